@@ -1,0 +1,552 @@
+// A fake WhatsApp Cloud API for tests, benchmarks and sandbox accounts: Meta's send and template-list routes,
+// limits and error bodies, a ledger of accepted messages, and signed webhooks. Plain node:http for speed.
+
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { handleControlRoute } from './control-routes';
+import { FaultInjector } from './fault-injector';
+import type { FaultOptions } from './fault-injector';
+import { GraphError } from './graph-error';
+import { MessageLedger } from './message-ledger';
+import { planOutcome } from './outcome-rules';
+import type { OutcomeDelays, OutcomeOptions, OutcomeStep } from './outcome-rules';
+import { PairRateGuard } from './pair-rate-guard';
+import type { PairRateOptions } from './pair-rate-guard';
+import { sampleTemplates } from './sample-templates';
+import { validateSend } from './send-validation';
+import type { ValidSend } from './send-validation';
+import { DEFAULT_TEMPLATE_PAGE_SIZE, TemplateCatalog } from './template-catalog';
+import type { MessageTemplate } from './template-catalog';
+import { ThroughputWindow } from './throughput-window';
+import { WebhookDispatcher } from './webhook-dispatcher';
+import type { WebhookDeliveryOptions, WebhookStats } from './webhook-dispatcher';
+import type { InboundEvent, WebhookTarget } from './webhook-payload';
+import type { SignatureMode } from './webhook-signature';
+
+/** A registered business number (sender) and where its webhooks go. */
+export interface NumberConfig {
+  phoneNumberId: string;
+  wabaId: string;
+  /** The only Bearer token accepted for this number's sends (and its WABA's template list). */
+  accessToken: string;
+  /** Keys the `X-Hub-Signature-256` HMAC of this number's webhooks. */
+  appSecret: string;
+  webhookUrl: string;
+  /** Throughput limit (CLOUD_API.md §3.1). Default 80. */
+  messagesPerSecond?: number;
+  /** `metadata.display_phone_number` in webhooks. Default: "1555" + the last 7 digits of the id. */
+  displayPhoneNumber?: string;
+}
+
+export interface CloudApiSimulatorOptions {
+  /**
+   * Path prefix when mounted inside another server, e.g. `/sandbox/graph`: routes are then
+   * `/sandbox/graph/v23.0/{id}/messages`. A request URL without the prefix is taken as already stripped
+   * (as Express's `app.use(prefix, handler)` does). Default `""`.
+   */
+  basePath?: string;
+  /** Origin used in `paging.next` (e.g. behind a proxy). Default: `http://` + the request's Host header. */
+  publicUrl?: string;
+  /** Numbers to register at construction. */
+  numbers?: NumberConfig[];
+  /** Called for a phone number id that is not registered; a returned config is registered and used. */
+  resolveUnknownNumber?: (phoneNumberId: string) => NumberConfig | undefined;
+  /** Timing of statuses and replies after acceptance. */
+  delays?: OutcomeDelays;
+  /** Outcome rates for recipients outside the fixed rules (see `planOutcome`). */
+  outcomes?: OutcomeOptions;
+  pairRate?: PairRateOptions;
+  faults?: FaultOptions;
+  webhooks?: WebhookDeliveryOptions;
+  /** What the webhook signature covers. Default `escaped-unicode`, like Meta; see `SignatureMode`. */
+  signatureMode?: SignatureMode;
+  /** Catalog for a WABA that has none set. Default: `sampleTemplates`. */
+  defaultTemplates?: (wabaId: string) => MessageTemplate[];
+  /** Default `limit` of the template list. Default 25, as Meta. */
+  templatePageSize?: number;
+  /** Serve `/__sim/*` control routes. Default true; a service exposing the handler publicly should turn it off. */
+  exposeControlRoutes?: boolean;
+}
+
+/** Counters for `GET /__sim/stats`. */
+export interface SimulatorStats {
+  accepted: number;
+  rejected: number;
+  /** Rejections per Meta error code (as a string key). */
+  rejectedByCode: Record<string, number>;
+  /** Per number: `busiestWindow` counts every arrival (throttled ones too) in the busiest sliding second. */
+  numbers: Record<string, { messagesPerSecond: number; accepted: number; busiestWindow: number; busiestAdmittedWindow: number }>;
+  ledgerSize: number;
+  webhooks: WebhookStats;
+}
+
+interface NumberState {
+  config: NumberConfig & { messagesPerSecond: number; displayPhoneNumber: string };
+  window: ThroughputWindow;
+  authorization: string;
+  accepted: number;
+  /** Recipients who sent a marketing stop to this number (their marketing sends fail 131050). */
+  stoppedMarketing: Set<string>;
+}
+
+const MAX_BODY_BYTES = 1_000_000;
+const NEWEST_API_MAJOR = 25;
+const PROFILE_NAMES = ['Ana', 'José', 'Zoë', 'Mateo', 'Ngozi', 'Łucja', 'Ravi', 'Chloé', 'Kenji', 'Ife'];
+const jsonHeaders = { 'content-type': 'application/json; charset=UTF-8' };
+
+export class CloudApiSimulator {
+  /** Every accepted message; read it to prove exactly-once delivery. */
+  readonly ledger = new MessageLedger();
+  private readonly numbers = new Map<string, NumberState>();
+  private readonly catalog: TemplateCatalog;
+  private readonly pairRate: PairRateGuard;
+  private readonly faults: FaultInjector;
+  private readonly dispatcher: WebhookDispatcher;
+  private readonly basePath: string;
+  private readonly runId = randomBytes(4).toString('hex');
+  private outcomes: OutcomeOptions;
+  private delays: Required<OutcomeDelays>;
+  private traceCounter = 0;
+  private inboundCounter = 0;
+  private accepted = 0;
+  private rejected = 0;
+  private readonly rejectedByCode = new Map<number, number>();
+  private server: Server | undefined;
+
+  constructor(private readonly options: CloudApiSimulatorOptions = {}) {
+    this.basePath = (options.basePath ?? '').replace(/\/+$/, '');
+    this.catalog = new TemplateCatalog(options.defaultTemplates ?? sampleTemplates);
+    this.pairRate = new PairRateGuard(options.pairRate);
+    this.faults = new FaultInjector(options.faults);
+    this.outcomes = { ...options.outcomes };
+    this.delays = withDefaultDelays(options.delays);
+    this.dispatcher = new WebhookDispatcher((id) => this.targetOf(id), {
+      ...options.webhooks,
+      signatureMode: options.signatureMode ?? options.webhooks?.signatureMode ?? 'escaped-unicode',
+    });
+    for (const number of options.numbers ?? []) this.registerNumber(number);
+  }
+
+  /** The node:http request handler; mount it in any server (see `basePath`). */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? '/';
+    const queryAt = url.indexOf('?');
+    let path = queryAt < 0 ? url : url.slice(0, queryAt);
+    if (this.basePath && path.startsWith(this.basePath)) path = path.slice(this.basePath.length);
+    const query = queryAt < 0 ? '' : url.slice(queryAt + 1);
+    if (path.startsWith('/__sim/')) {
+      if (this.options.exposeControlRoutes === false) return this.fail(res, new GraphError(100, 'Unknown path.'));
+      readBody(req, (raw) => {
+        handleControlRoute(this, req.method ?? 'GET', path, new URLSearchParams(query), raw).then(
+          ([status, body]) => sendJson(res, status, JSON.stringify(body)),
+          (error: unknown) => sendJson(res, 400, JSON.stringify({ error: { message: String(error) } })),
+        );
+      });
+      return;
+    }
+    const parts = path.split('/');
+    // parts[0] is "" (leading slash); the version segment is optional, as in Graph API.
+    let index = 1;
+    let apiMajor = NEWEST_API_MAJOR;
+    const version = /^v(\d+)(?:\.\d+)?$/.exec(parts[1] ?? '');
+    if (version) {
+      apiMajor = Number(version[1]);
+      index = 2;
+    }
+    const objectId = parts[index] ?? '';
+    const edge = parts[index + 1];
+    if (parts.length === index + 2 && edge === 'messages' && req.method === 'POST') {
+      readBody(req, (raw) => this.handleSend(req, res, objectId, apiMajor, raw));
+      return;
+    }
+    if (parts.length === index + 2 && edge === 'message_templates' && req.method === 'GET') {
+      this.handleTemplateList(req, res, objectId, version?.[0], new URLSearchParams(query));
+      return;
+    }
+    req.resume();
+    this.fail(res, new GraphError(100, `Unsupported ${req.method ?? ''} request to ${path}.`));
+  };
+
+  /** Starts a standalone server on `port` (0 = ephemeral) and resolves its base URL. */
+  async listen(port = 0, host = '127.0.0.1'): Promise<string> {
+    const server = createServer({ keepAliveTimeout: 65_000 }, this.handle);
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    const address = server.address() as AddressInfo;
+    return `http://${host}:${address.port}${this.basePath}`;
+  }
+
+  /** Stops the server (if `listen` started one) and all webhook timers; pending webhooks are dropped. */
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    await this.dispatcher.close();
+  }
+
+  /** Adds or replaces a number. Throws `TypeError` when a required field is missing. */
+  registerNumber(config: NumberConfig): void {
+    for (const field of ['phoneNumberId', 'wabaId', 'accessToken', 'appSecret', 'webhookUrl'] as const) {
+      if (typeof config[field] !== 'string' || config[field] === '') throw new TypeError(`NumberConfig.${field} is required`);
+    }
+    const messagesPerSecond = config.messagesPerSecond ?? 80;
+    const displayPhoneNumber = config.displayPhoneNumber ?? `1555${config.phoneNumberId.replace(/\D/g, '').slice(-7).padStart(7, '0')}`;
+    const previous = this.numbers.get(config.phoneNumberId);
+    const window = previous?.window ?? new ThroughputWindow(messagesPerSecond);
+    window.limitPerSecond = messagesPerSecond;
+    this.numbers.set(config.phoneNumberId, {
+      config: { ...config, messagesPerSecond, displayPhoneNumber },
+      window,
+      authorization: `Bearer ${config.accessToken}`,
+      accepted: previous?.accepted ?? 0,
+      stoppedMarketing: previous?.stoppedMarketing ?? new Set(),
+    });
+  }
+
+  /** Changes some fields of a registered number (e.g. a restarted service's new `webhookUrl`); pending webhooks follow. */
+  updateNumber(phoneNumberId: string, patch: Partial<Omit<NumberConfig, 'phoneNumberId'>>): void {
+    const current = this.numbers.get(phoneNumberId);
+    if (!current) throw new RangeError(`number ${phoneNumberId} is not registered`);
+    this.registerNumber({ ...current.config, ...patch, phoneNumberId });
+  }
+
+  /** Unregisters a number; its undelivered webhooks are dropped. Returns whether it existed. */
+  removeNumber(phoneNumberId: string): boolean {
+    return this.numbers.delete(phoneNumberId);
+  }
+
+  getNumber(phoneNumberId: string): NumberConfig | undefined {
+    const state = this.numbers.get(phoneNumberId);
+    return state && { ...state.config };
+  }
+
+  /** Replaces a WABA's template catalog (ids are generated where missing). */
+  setTemplates(wabaId: string, templates: MessageTemplate[]): void {
+    this.catalog.set(wabaId, templates);
+  }
+
+  templates(wabaId: string): MessageTemplate[] {
+    return this.catalog.list(wabaId);
+  }
+
+  /** Replaces the fault settings; see `FaultOptions`. */
+  setFaults(faults: FaultOptions): void {
+    this.faults.set(faults);
+  }
+
+  getFaults(): FaultOptions {
+    return this.faults.get();
+  }
+
+  /** Replaces outcome rates and/or delays for messages accepted from now on. */
+  setOutcomes(outcomes: OutcomeOptions, delays?: OutcomeDelays): void {
+    this.outcomes = { ...outcomes };
+    if (delays) this.delays = withDefaultDelays({ ...this.delays, ...delays });
+  }
+
+  /** Accepted messages per `biz_opaque_callback_data` (`""` for none). */
+  countsByCallbackData(): Map<string, number> {
+    return this.ledger.countsByCallbackData();
+  }
+
+  clearLedger(): void {
+    this.ledger.clear();
+  }
+
+  stats(): SimulatorStats {
+    const numbers: SimulatorStats['numbers'] = {};
+    for (const [id, state] of this.numbers) {
+      numbers[id] = {
+        messagesPerSecond: state.config.messagesPerSecond,
+        accepted: state.accepted,
+        busiestWindow: state.window.busiestArrivals,
+        busiestAdmittedWindow: state.window.busiestAdmitted,
+      };
+    }
+    return {
+      accepted: this.accepted,
+      rejected: this.rejected,
+      rejectedByCode: Object.fromEntries([...this.rejectedByCode].map(([code, n]) => [String(code), n])),
+      numbers,
+      ledgerSize: this.ledger.size,
+      webhooks: this.dispatcher.getStats(),
+    };
+  }
+
+  /** Zeroes counters and busiest windows (not the ledger). */
+  resetStats(): void {
+    this.accepted = 0;
+    this.rejected = 0;
+    this.rejectedByCode.clear();
+    for (const state of this.numbers.values()) {
+      state.accepted = 0;
+      state.window.resetStats();
+    }
+  }
+
+  /**
+   * Emits an inbound text from `from` to the number after `delayMs`; `contextWamid` makes it a quoted reply.
+   * Returns the inbound message's wamid.
+   */
+  emitInboundText(phoneNumberId: string, from: string, body: string, options: { contextWamid?: string; delayMs?: number } = {}): string {
+    const id = this.inboundWamid();
+    const message: InboundEvent['message'] = { id, type: 'text', text: { body } };
+    if (options.contextWamid) message.context = { from: this.displayDigits(phoneNumberId), id: options.contextWamid };
+    this.dispatcher.schedule(Date.now() + (options.delayMs ?? 0), { kind: 'message', phoneNumberId, from, profileName: profileNameOf(from), message });
+    return id;
+  }
+
+  /** Emits a `user_preferences` marketing stop/resume; a stop makes later marketing sends to `waId` fail 131050. */
+  emitUserPreference(phoneNumberId: string, waId: string, value: 'stop' | 'resume', delayMs = 0): void {
+    const stopped = this.numbers.get(phoneNumberId)?.stoppedMarketing;
+    if (value === 'stop') stopped?.add(waId);
+    else stopped?.delete(waId);
+    this.dispatcher.schedule(Date.now() + delayMs, { kind: 'user_preferences', phoneNumberId, waId, value });
+  }
+
+  /** Sends all due and batched webhooks now and waits for them; rejects after `timeoutMs`. */
+  flushWebhooks(timeoutMs?: number): Promise<void> {
+    return this.dispatcher.flush(timeoutMs);
+  }
+
+  /** Waits until every scheduled webhook (future ones included) was delivered; rejects after `timeoutMs`. */
+  idle(timeoutMs?: number): Promise<void> {
+    return this.dispatcher.idle(timeoutMs);
+  }
+
+  private numberFor(phoneNumberId: string): NumberState | undefined {
+    let state = this.numbers.get(phoneNumberId);
+    if (!state && this.options.resolveUnknownNumber) {
+      const config = this.options.resolveUnknownNumber(phoneNumberId);
+      if (config) {
+        this.registerNumber({ ...config, phoneNumberId });
+        state = this.numbers.get(phoneNumberId);
+      }
+    }
+    return state;
+  }
+
+  private targetOf(phoneNumberId: string): WebhookTarget | undefined {
+    return this.numbers.get(phoneNumberId)?.config;
+  }
+
+  private handleSend(req: IncomingMessage, res: ServerResponse, phoneNumberId: string, apiMajor: number, raw: string | undefined): void {
+    const number = this.numberFor(phoneNumberId);
+    if (!number) return this.fail(res, unknownObject(phoneNumberId));
+    if (req.headers.authorization !== number.authorization) return this.fail(res, invalidToken(req.headers.authorization));
+    if (!number.window.tryAdmit(Date.now())) {
+      return this.fail(res, new GraphError(130429, 'Message failed to send because there were too many messages sent from this phone number in a short period of time.'));
+    }
+    if (raw === undefined) return this.fail(res, new GraphError(100, `Request body larger than ${MAX_BODY_BYTES} bytes.`));
+    let body: unknown;
+    try {
+      body = raw === '' ? bodyParsedUpstream(req) : JSON.parse(raw);
+    } catch {
+      return this.fail(res, new GraphError(100, 'The request body is not valid JSON.'));
+    }
+    const wabaId = number.config.wabaId;
+    const send = validateSend(body, {
+      findTemplate: (name, language) => this.catalog.find(wabaId, name, language),
+      apiMajorVersion: apiMajor,
+      senderDigits: number.config.displayPhoneNumber.replace(/\D/g, ''),
+    });
+    if (send instanceof GraphError) return this.fail(res, send);
+    const fault = this.faults.decide();
+    if (fault.delayMs > 0) {
+      // The message is accepted after the delay even if the client gave up meanwhile, as a slow Meta would.
+      setTimeout(() => this.accept(req, res, number, send, apiMajor, fault.serverError, fault.isDropped), fault.delayMs);
+    } else this.accept(req, res, number, send, apiMajor, fault.serverError, fault.isDropped);
+  }
+
+  private accept(
+    req: IncomingMessage,
+    res: ServerResponse,
+    number: NumberState,
+    send: ValidSend,
+    apiMajor: number,
+    serverError: 131000 | 131016 | undefined,
+    isDropped: boolean,
+  ): void {
+    const now = Date.now();
+    const phoneNumberId = number.config.phoneNumberId;
+    // Checked here, after any injected delay, so concurrent sends to one pair cannot both pass.
+    if (!this.pairRate.allows(phoneNumberId, send.waId, now)) {
+      return this.fail(res, new GraphError(131056, 'Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.'));
+    }
+    if (serverError !== undefined) {
+      return this.fail(res, new GraphError(serverError, serverError === 131000 ? 'Something went wrong.' : 'A service is temporarily unavailable.'));
+    }
+    this.pairRate.record(phoneNumberId, send.waId, now);
+    const wamid = this.ledger.append(phoneNumberId, send.waId, send.bizOpaqueCallbackData, send.templateName, now);
+    this.accepted++;
+    number.accepted++;
+    this.scheduleOutcome(number, send, wamid, apiMajor, now);
+    if (isDropped) {
+      req.socket.destroy();
+      return;
+    }
+    sendJson(
+      res,
+      200,
+      `{"messaging_product":"whatsapp","contacts":[{"input":${JSON.stringify(send.input)},"wa_id":"${send.waId}"}],"messages":[{"id":"${wamid}","message_status":"accepted"}]}`,
+    );
+  }
+
+  private scheduleOutcome(number: NumberState, send: ValidSend, wamid: string, apiMajor: number, now: number): void {
+    const phoneNumberId = number.config.phoneNumberId;
+    const steps: OutcomeStep[] = planOutcome(
+      {
+        phoneNumberId,
+        waId: send.waId,
+        bizOpaqueCallbackData: send.bizOpaqueCallbackData,
+        category: send.category,
+        quickReplyPayloads: send.quickReplyPayloads,
+        hasStoppedMarketing: number.stoppedMarketing.has(send.waId),
+      },
+      this.outcomes,
+      this.delays,
+    );
+    const status = {
+      kind: 'status' as const,
+      phoneNumberId,
+      wamid,
+      recipientId: send.waId,
+      bizOpaqueCallbackData: send.bizOpaqueCallbackData,
+      category: send.category,
+      hasConversation: apiMajor < 24,
+    };
+    const context = { from: number.config.displayPhoneNumber, id: wamid };
+    const from = send.waId;
+    for (const step of steps) {
+      const dueAt = now + step.atMs;
+      switch (step.kind) {
+        case 'status':
+          this.dispatcher.schedule(dueAt, { ...status, status: step.status, hasPricing: step.hasPricing });
+          break;
+        case 'failed':
+          this.dispatcher.schedule(dueAt, { ...status, status: 'failed', hasPricing: false, errorCode: step.errorCode });
+          break;
+        case 'text': {
+          const message: InboundEvent['message'] = { id: this.inboundWamid(), type: 'text', text: { body: step.body } };
+          if (step.isQuoting) message.context = context;
+          this.dispatcher.schedule(dueAt, { kind: 'message', phoneNumberId, from, profileName: profileNameOf(from), message });
+          break;
+        }
+        case 'button':
+          this.dispatcher.schedule(dueAt, {
+            kind: 'message',
+            phoneNumberId,
+            from,
+            profileName: profileNameOf(from),
+            message: { id: this.inboundWamid(), type: 'button', button: { payload: step.payload, text: step.text }, context },
+          });
+          break;
+        case 'stop_marketing':
+          this.emitUserPreference(phoneNumberId, from, 'stop', step.atMs);
+          break;
+      }
+    }
+  }
+
+  private handleTemplateList(req: IncomingMessage, res: ServerResponse, wabaId: string, version: string | undefined, query: URLSearchParams): void {
+    req.resume();
+    const tokens = [...this.numbers.values()].filter((n) => n.config.wabaId === wabaId).map((n) => n.authorization);
+    if (tokens.length === 0) return this.fail(res, unknownObject(wabaId));
+    if (!tokens.includes(req.headers.authorization ?? '')) return this.fail(res, invalidToken(req.headers.authorization));
+    const limitParam = query.get('limit');
+    const page = this.catalog.page(wabaId, {
+      limit: limitParam ? Number(limitParam) || undefined : (this.options.templatePageSize ?? DEFAULT_TEMPLATE_PAGE_SIZE),
+      after: query.get('after') ?? undefined,
+      before: query.get('before') ?? undefined,
+      status: query.get('status') ?? undefined,
+      name: query.get('name') ?? undefined,
+      fields: query.get('fields')?.split(',').map((f) => f.trim()).filter(Boolean),
+    });
+    const body: Record<string, unknown> = { data: page.data };
+    if (page.cursors) {
+      const paging: Record<string, unknown> = { cursors: page.cursors };
+      if (page.hasNext) {
+        const next = new URLSearchParams(query);
+        next.delete('before');
+        next.set('after', page.cursors.after);
+        if (!next.has('limit')) next.set('limit', String(page.data.length));
+        const origin = this.options.publicUrl?.replace(/\/+$/, '') ?? `http://${req.headers.host ?? '127.0.0.1'}`;
+        paging.next = `${origin}${this.basePath}${version ? `/${version}` : ''}/${wabaId}/message_templates?${next}`;
+      }
+      body.paging = paging;
+    }
+    sendJson(res, 200, JSON.stringify(body));
+  }
+
+  private fail(res: ServerResponse, error: GraphError): void {
+    this.rejected++;
+    this.rejectedByCode.set(error.code, (this.rejectedByCode.get(error.code) ?? 0) + 1);
+    sendJson(res, error.httpStatus, error.toBody(`A${this.runId}${(this.traceCounter++).toString(36)}`));
+  }
+
+  private inboundWamid(): string {
+    return `wamid.HBgLIN${this.runId}_${(this.inboundCounter++).toString(36)}`;
+  }
+
+  private displayDigits(phoneNumberId: string): string {
+    return this.numbers.get(phoneNumberId)?.config.displayPhoneNumber ?? '';
+  }
+}
+
+function withDefaultDelays(delays: OutcomeDelays = {}): Required<OutcomeDelays> {
+  return { sentMs: delays.sentMs ?? 20, deliveredMs: delays.deliveredMs ?? 100, readMs: delays.readMs ?? 300, replyMs: delays.replyMs ?? 500 };
+}
+
+function profileNameOf(waId: string): string {
+  return PROFILE_NAMES[Number(waId.slice(-1)) % PROFILE_NAMES.length]!;
+}
+
+function unknownObject(id: string): GraphError {
+  return new GraphError(
+    100,
+    `Unsupported request. Object with ID '${id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.`,
+  );
+}
+
+function invalidToken(header: string | undefined): GraphError {
+  return new GraphError(190, header ? 'Invalid OAuth access token - Cannot parse access token' : 'An active access token must be used.');
+}
+
+/** A body some upstream middleware already parsed (e.g. Express's json()), used when the stream was empty. */
+function bodyParsedUpstream(req: IncomingMessage): unknown {
+  const parsed = (req as IncomingMessage & { body?: unknown }).body;
+  if (parsed === undefined) throw new SyntaxError('empty body');
+  return parsed;
+}
+
+/** Collects the body as UTF-8; calls back with undefined when it exceeds `MAX_BODY_BYTES`. */
+function readBody(req: IncomingMessage, done: (raw: string | undefined) => void): void {
+  if (req.readableEnded) return done('');
+  let raw = '';
+  let isTooLarge = false;
+  req.setEncoding('utf8');
+  req.on('data', (chunk: string) => {
+    if (isTooLarge) return;
+    raw += chunk;
+    if (raw.length > MAX_BODY_BYTES) {
+      isTooLarge = true;
+      raw = '';
+    }
+  });
+  req.on('end', () => done(isTooLarge ? undefined : raw));
+  req.on('error', () => undefined);
+}
+
+function sendJson(res: ServerResponse, status: number, body: string): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { ...jsonHeaders, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
