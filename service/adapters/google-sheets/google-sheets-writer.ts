@@ -318,7 +318,8 @@ function googleMessage(error: unknown): string {
 function retryAfterMs(error: unknown): number {
   const headers = (error as { response?: { headers?: unknown } })?.response?.headers;
   let value: string | null | undefined;
-  if (headers instanceof Headers) value = headers.get('retry-after');
+  // gaxios 7 hands back a fetch Headers, possibly from its own fetch implementation, so no instanceof check.
+  if (typeof (headers as Headers | undefined)?.get === 'function') value = (headers as Headers).get('retry-after');
   else if (typeof headers === 'object' && headers !== null) {
     const raw = (headers as Record<string, unknown>)['retry-after'];
     value = typeof raw === 'string' ? raw : undefined;
