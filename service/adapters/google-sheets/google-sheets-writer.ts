@@ -40,8 +40,8 @@ interface ColumnMap {
  * when the key column moved, and one `values.batchUpdate` however many rows change (none when no key matches).
  *
  * Cells are written RAW (never parsed, so a reply starting with `=` stays text): the status word, the wamid, the
- * error as `code: message`, the reply text, and the change time as ISO 8601 UTC (`2025-01-31T09:15:00.000Z`, the
- * API's time format, so the add-on's pull sync and this write-back show the same text).
+ * error as `message (code)`, the reply text, and the change time as ISO 8601 UTC (`2025-01-31T09:15:00.000Z`, the
+ * API's time format). These are the add-on pull sync's words exactly, so both paths show the same text.
  */
 export class GoogleSheetsWriter implements SheetWriter {
   readonly serviceAccountEmail: string | null;
@@ -196,7 +196,8 @@ function cellValue(field: StatusField, change: MessageChange): string {
     case 'wamid':
       return change.wamid ?? '';
     case 'error':
-      return change.error ? `${change.error.code}: ${change.error.message}` : '';
+      // Same words as the add-on's pull sync (addon/core/sync-merge.ts), so the two paths never fight over a cell.
+      return change.error ? `${change.error.message} (${change.error.code})` : '';
     case 'reply':
       return change.reply?.text ?? '';
     case 'updated':

@@ -80,7 +80,7 @@ describe('GoogleSheetsWriter', () => {
     const rows = recordByKey();
     expect(rows.get('k1')).toMatchObject({ Name: 'Name 1', 'WA Status': 'delivered', 'WA Updated': '2025-01-31T09:15:00.000Z' });
     expect(rows.get('k1')?.['WA Message ID']).toMatch(/^wamid\.k1\./);
-    expect(rows.get('k3')).toMatchObject({ 'WA Status': 'failed', 'WA Message ID': '', 'WA Error': '131026: Message undeliverable' });
+    expect(rows.get('k3')).toMatchObject({ 'WA Status': 'failed', 'WA Message ID': '', 'WA Error': 'Message undeliverable (131026)' });
     expect(rows.get('k4')).toMatchObject({ 'WA Status': 'read', 'WA Reply': '=STOP please' });
     expect(rows.get('k0')?.['WA Status']).toBe('');
     expect(api.batchUpdates[0]?.body.valueInputOption).toBe('RAW');
@@ -130,7 +130,7 @@ describe('GoogleSheetsWriter', () => {
       Phone: '+44772',
       'WA Message ID': expect.stringMatching(/^wamid\.k2/) as unknown as string,
       Notes: 'note 2',
-      'WA Error': '131049: Not delivered',
+      'WA Error': 'Not delivered (131049)',
     });
 
     // The user then drags the key column to the front: the next write re-reads it once and still lands right.
