@@ -1,0 +1,92 @@
+// The embedded database's schema. Each message row is one sheet row's message; `seq` orders changes for the feed.
+// Statements are idempotent so opening an existing database is safe.
+
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS schema_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS accounts (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  is_sandbox INTEGER NOT NULL,
+  phone_number_id TEXT NOT NULL UNIQUE,
+  waba_id TEXT NOT NULL,
+  -- AES-256-GCM under SECRET_KEY; never the plain token or secret.
+  access_token_enc TEXT NOT NULL,
+  app_secret_enc TEXT NOT NULL,
+  verify_token_enc TEXT NOT NULL,
+  -- SHA-256 of the API key; the key itself is shown once and never stored.
+  api_key_hash TEXT NOT NULL UNIQUE,
+  messages_per_second INTEGER NOT NULL,
+  daily_limit INTEGER,
+  default_country TEXT,
+  retention_days INTEGER NOT NULL DEFAULT 30,
+  opt_out_words TEXT NOT NULL DEFAULT '[]',
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS campaigns (
+  id TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  template_name TEXT NOT NULL,
+  template_language TEXT NOT NULL,
+  template_json TEXT NOT NULL,
+  send_at INTEGER,
+  default_country TEXT,
+  sheet_json TEXT,
+  state TEXT NOT NULL,
+  state_reason_json TEXT,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  sheet_cursor INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS campaigns_by_account ON campaigns(account_id, created_at);
+CREATE INDEX IF NOT EXISTS campaigns_by_state ON campaigns(state);
+
+CREATE TABLE IF NOT EXISTS messages (
+  id INTEGER PRIMARY KEY,
+  campaign_id TEXT NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+  account_id TEXT NOT NULL,
+  row_key TEXT NOT NULL,
+  to_e164 TEXT NOT NULL,
+  params_json TEXT,
+  header_media_json TEXT,
+  status TEXT NOT NULL,
+  wamid TEXT,
+  error_code TEXT,
+  error_message TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL DEFAULT 0,
+  sending_at INTEGER,
+  sent_at INTEGER,
+  reply_text TEXT,
+  reply_at INTEGER,
+  seq INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_key ON messages(campaign_id, row_key);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_recipient ON messages(campaign_id, to_e164);
+CREATE INDEX IF NOT EXISTS messages_queue ON messages(campaign_id, status, id);
+CREATE INDEX IF NOT EXISTS messages_changes ON messages(campaign_id, seq);
+CREATE INDEX IF NOT EXISTS messages_by_wamid ON messages(wamid) WHERE wamid IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_unsettled ON messages(sending_at) WHERE status = 'sending';
+CREATE INDEX IF NOT EXISTS messages_recent_sends ON messages(account_id, sent_at) WHERE sent_at IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS suppressions (
+  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+  to_e164 TEXT NOT NULL,
+  source TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (account_id, to_e164)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS webhook_inbox (
+  id INTEGER PRIMARY KEY,
+  account_id TEXT NOT NULL,
+  body BLOB NOT NULL,
+  received_at INTEGER NOT NULL
+);
+`;

@@ -1,0 +1,98 @@
+// Sends template messages to the WhatsApp Cloud API over keep-alive HTTP (undici), and says plainly whether the
+// message was accepted, refused, never left, or is in doubt. Never throws per message; never retries (the domain does).
+import { Agent, errors as undiciErrors, request } from 'undici';
+import type { Messenger, SenderCredentials, SendRequest, SendResult } from '../../campaigns/ports';
+import { GraphEndpoint } from './graph-endpoint';
+
+/** Transport errors raised before any byte of the request could reach the server: safe to send again. */
+const NEVER_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+export interface CloudApiMessengerOptions {
+  endpoint: GraphEndpoint;
+  /** Longest wait for Meta's answer; past it the send is in doubt, never re-sent blindly. */
+  timeoutMs?: number;
+  /** Sockets per origin. */
+  connections?: number;
+}
+
+export class CloudApiMessenger implements Messenger {
+  private readonly agent: Agent;
+  private readonly endpoint: GraphEndpoint;
+  private readonly timeoutMs: number;
+
+  constructor(options: CloudApiMessengerOptions) {
+    this.endpoint = options.endpoint;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.agent = new Agent({ connections: options.connections ?? 128, keepAliveTimeout: 4_000, pipelining: 1 });
+  }
+
+  async send(sender: SenderCredentials, message: SendRequest): Promise<SendResult> {
+    const url = `${this.endpoint.baseFor(sender.isSandbox)}/${encodeURIComponent(sender.phoneNumberId)}/messages`;
+    const body = JSON.stringify({
+      messaging_product: 'whatsapp',
+      recipient_type: 'individual',
+      to: message.to,
+      type: 'template',
+      template: { name: message.template.name, language: { code: message.template.language }, components: message.components },
+      biz_opaque_callback_data: message.callbackData,
+    });
+    let statusCode: number;
+    let text: string;
+    try {
+      const response = await request(url, {
+        method: 'POST',
+        dispatcher: this.agent,
+        headers: { authorization: `Bearer ${sender.accessToken}`, 'content-type': 'application/json' },
+        body,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+      statusCode = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      return transportFailure(error);
+    }
+    return readSendResponse(statusCode, text);
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+function transportFailure(error: unknown): SendResult {
+  const code = (error as { code?: string; cause?: { code?: string } }).code
+    ?? (error as { cause?: { code?: string } }).cause?.code ?? '';
+  const reason = `${code || 'error'}: ${(error as Error).message ?? String(error)}`;
+  if (NEVER_SENT_CODES.has(code)) return { kind: 'not_sent', reason };
+  if (error instanceof undiciErrors.ConnectTimeoutError) return { kind: 'not_sent', reason };
+  return { kind: 'no_answer', reason };
+}
+
+/** Reads a Cloud API answer: the wamid on success, Meta's error code otherwise (CLOUD_API.md 1.4 and 4). */
+export function readSendResponse(statusCode: number, text: string): SendResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = null;
+  }
+  if (statusCode >= 200 && statusCode < 300) {
+    const wamid = (json as { messages?: { id?: unknown }[] } | null)?.messages?.[0]?.id;
+    if (typeof wamid === 'string' && wamid !== '') return { kind: 'accepted', wamid };
+    // A 2xx without a message id: Meta may well have it, so it is in doubt rather than failed.
+    return { kind: 'no_answer', reason: `HTTP ${statusCode} without a message id` };
+  }
+  const error = (json as { error?: { code?: unknown; message?: unknown; error_data?: { details?: unknown } } } | null)?.error;
+  if (!error && statusCode >= 500) {
+    // A gateway error with no Graph error body: the request may have reached Meta.
+    return { kind: 'no_answer', reason: `HTTP ${statusCode} without a Graph error body` };
+  }
+  const details = typeof error?.error_data?.details === 'string' ? error.error_data.details : null;
+  return {
+    kind: 'error',
+    httpStatus: statusCode,
+    code: typeof error?.code === 'number' ? error.code : null,
+    message: details ?? (typeof error?.message === 'string' ? error.message : `HTTP ${statusCode}`),
+  };
+}

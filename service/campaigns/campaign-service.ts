@@ -1,0 +1,279 @@
+// The campaign use cases behind the HTTP API: create, add rows, start/pause/resume/cancel, read, preview.
+// Everything is scoped to the calling account; a campaign of another account is "not found", never visible.
+import type { CampaignState } from './campaign';
+import { acceptsRows, assertTransition, nextStateForStart } from './campaign';
+import type { CampaignEngine } from './campaign-engine';
+import type { Clock } from './clock';
+import { normalisePhoneNumber } from './phone-number';
+import type {
+  Account, AccountStore, Campaign, CampaignStore, Messenger, MessageView, StatusCounts, SuppressionStore, TemplateCatalog,
+  TemplateRef,
+} from './ports';
+import type { TemplateDefinition } from './template';
+import { buildComponents, checkTemplateParams, renderTemplate, type HeaderMedia } from './template-params';
+import type { SheetTarget } from '../sheets/sheet-ports';
+import { AppError } from '../errors';
+import { callbackDataFor } from './sender-pipeline';
+
+export interface NewCampaignInput {
+  name: string;
+  template: TemplateRef;
+  sendAt: number | null;
+  defaultCountry: string | null;
+  sheet: SheetTarget | null;
+}
+
+export interface RowInput {
+  key: string;
+  to: string | number;
+  params: Record<string, string>;
+  headerMedia: HeaderMedia | null;
+}
+
+export interface RowRejection {
+  key: string | null;
+  code: 'invalid_phone' | 'duplicate_recipient' | 'template_params' | 'invalid_row';
+  message: string;
+}
+
+export interface AddRowsResult {
+  accepted: number;
+  duplicates: number;
+  rejected: RowRejection[];
+}
+
+export interface CampaignView {
+  campaign: Campaign;
+  counts: StatusCounts;
+}
+
+export interface PreviewRow {
+  key: string | null;
+  to: string | null;
+  ok: boolean;
+  error?: { code: string; message: string };
+  text: string;
+  isOptedOut: boolean;
+  isDuplicate: boolean;
+}
+
+type ServiceStore = CampaignStore & AccountStore & SuppressionStore;
+
+export class CampaignService {
+  constructor(
+    private readonly store: ServiceStore,
+    private readonly templates: TemplateCatalog,
+    private readonly engine: CampaignEngine,
+    private readonly messenger: Messenger,
+    private readonly clock: Clock,
+    private readonly newId: () => string,
+  ) {}
+
+  /** Approved templates of the account, read from the Cloud API (cached). */
+  async approvedTemplates(account: Account): Promise<TemplateDefinition[]> {
+    const all = await this.templates.list(account, this.secretsOf(account));
+    return all.filter((t) => t.status.toUpperCase() === 'APPROVED');
+  }
+
+  async findTemplate(account: Account, ref: TemplateRef): Promise<TemplateDefinition> {
+    const approved = await this.approvedTemplates(account);
+    const match = approved.find((t) => t.name === ref.name && t.language === ref.language);
+    if (!match) {
+      const sameName = approved.filter((t) => t.name === ref.name).map((t) => t.language);
+      throw new AppError('template_not_found', sameName.length > 0
+        ? `Template "${ref.name}" is approved in ${sameName.join(', ')}, not in ${ref.language}.`
+        : `No approved template "${ref.name}" (${ref.language}) in this WhatsApp account.`);
+    }
+    return match;
+  }
+
+  async createCampaign(account: Account, input: NewCampaignInput): Promise<Campaign> {
+    const definition = await this.findTemplate(account, input.template);
+    const campaign: Campaign = {
+      id: `c_${this.newId()}`,
+      accountId: account.id,
+      name: input.name,
+      template: input.template,
+      templateDefinition: definition,
+      sendAt: input.sendAt,
+      defaultCountry: input.defaultCountry,
+      sheet: input.sheet,
+      state: 'draft',
+      stateReason: null,
+      createdAt: this.clock.now(),
+      startedAt: null,
+      finishedAt: null,
+    };
+    this.store.insertCampaign(campaign);
+    return campaign;
+  }
+
+  getCampaign(account: Account, id: string): Campaign {
+    const campaign = this.store.getCampaign(account.id, id);
+    if (!campaign) throw new AppError('not_found', 'No such campaign.');
+    return campaign;
+  }
+
+  view(account: Account, id: string): CampaignView {
+    const campaign = this.getCampaign(account, id);
+    return { campaign, counts: this.store.countByStatus(campaign.id) };
+  }
+
+  list(account: Account): Campaign[] {
+    return this.store.listCampaigns(account.id);
+  }
+
+  /**
+   * Validates and stores rows in one transaction: durable before the caller hears back. A key seen before counts
+   * as a duplicate (never a second message); a bad number, a number already in the campaign or parameters that do
+   * not fit the template reject that row only.
+   */
+  addRows(account: Account, campaignId: string, rows: readonly (RowInput | RowRejection)[]): AddRowsResult {
+    const campaign = this.getCampaign(account, campaignId);
+    if (!acceptsRows(campaign.state)) {
+      throw new AppError('campaign_state', `The campaign is ${campaign.state}; start a new campaign to send more rows.`);
+    }
+    const country = campaign.defaultCountry ?? account.defaultCountry;
+    const result: AddRowsResult = { accepted: 0, duplicates: 0, rejected: [] };
+    const now = this.clock.now();
+    this.store.transaction(() => {
+      for (const row of rows) {
+        if ('code' in row) {
+          result.rejected.push(row);
+          continue;
+        }
+        const phone = normalisePhoneNumber(row.to, country);
+        if (!phone.ok) {
+          result.rejected.push({ key: row.key, code: 'invalid_phone', message: phone.message });
+          continue;
+        }
+        const problem = checkTemplateParams(campaign.templateDefinition, row.params, row.headerMedia ?? undefined);
+        if (problem) {
+          result.rejected.push({ key: row.key, code: 'template_params', message: problem });
+          continue;
+        }
+        const status = this.store.isSuppressed(account.id, phone.e164) ? 'skipped' : 'queued';
+        const inserted = this.store.insertMessage(campaign.id, account.id, {
+          key: row.key, to: phone.e164, params: row.params, headerMedia: row.headerMedia, status,
+        }, now);
+        if (inserted === 'inserted') result.accepted++;
+        else if (inserted === 'duplicate_key') result.duplicates++;
+        else result.rejected.push({ key: row.key, code: 'duplicate_recipient', message: `${phone.e164} is already in this campaign.` });
+      }
+    });
+    if (result.accepted > 0 && campaign.state === 'running') this.engine.rowsAdded(campaign.id);
+    return result;
+  }
+
+  start(account: Account, id: string): CampaignState {
+    const campaign = this.getCampaign(account, id);
+    const next = nextStateForStart(campaign.state, campaign.sendAt, this.clock.now());
+    return this.moveTo(campaign, next);
+  }
+
+  pause(account: Account, id: string): CampaignState {
+    const campaign = this.getCampaign(account, id);
+    return this.moveTo(campaign, assertTransition(campaign.state, 'pause'));
+  }
+
+  /** Resumes sending; a campaign paused before its time goes back to waiting for it. */
+  resume(account: Account, id: string): CampaignState {
+    const campaign = this.getCampaign(account, id);
+    assertTransition(campaign.state, 'resume');
+    const isEarly = campaign.sendAt !== null && campaign.sendAt > this.clock.now();
+    return this.moveTo(campaign, isEarly ? 'scheduled' : 'running');
+  }
+
+  cancel(account: Account, id: string): CampaignState {
+    const campaign = this.getCampaign(account, id);
+    const next = assertTransition(campaign.state, 'cancel');
+    this.store.transaction(() => {
+      this.store.updateCampaignState(campaign.id, next, null, this.clock.now());
+      this.store.cancelQueued(campaign.id, this.clock.now());
+    });
+    this.engine.campaignChanged(campaign.id);
+    return next;
+  }
+
+  /** Sends the rows whose outcome was lost (`unknown`) again: only ever on the marketer's request. */
+  retryUnknown(account: Account, id: string): number {
+    const campaign = this.getCampaign(account, id);
+    const count = this.store.requeueUnknown(campaign.id, this.clock.now());
+    if (campaign.state === 'finished' && count > 0) {
+      this.store.updateCampaignState(campaign.id, 'running', null, this.clock.now());
+      this.engine.campaignChanged(campaign.id);
+    } else {
+      this.engine.rowsRequeued(campaign.id);
+    }
+    return count;
+  }
+
+  messages(account: Account, id: string, afterSeq: number, limit: number): MessageView[] {
+    const campaign = this.getCampaign(account, id);
+    return this.store.listMessagesChangedAfter(campaign.id, afterSeq, limit);
+  }
+
+  /** Normalises numbers and renders the text of each row; nothing is stored or sent. */
+  async preview(
+    account: Account, template: TemplateRef, defaultCountry: string | null, rows: readonly (RowInput | RowRejection)[],
+  ): Promise<PreviewRow[]> {
+    const definition = await this.findTemplate(account, template);
+    const country = defaultCountry ?? account.defaultCountry;
+    const seen = new Set<string>();
+    return rows.map((row): PreviewRow => {
+      if ('code' in row) {
+        return { key: row.key, to: null, ok: false, error: { code: row.code, message: row.message }, text: '', isOptedOut: false, isDuplicate: false };
+      }
+      const rendered = renderTemplate(definition, row.params);
+      const text = [rendered.header, rendered.body, rendered.footer].filter((part) => part).join('\n\n');
+      const phone = normalisePhoneNumber(row.to, country);
+      if (!phone.ok) {
+        return { key: row.key, to: null, ok: false, error: { code: 'invalid_phone', message: phone.message }, text, isOptedOut: false, isDuplicate: false };
+      }
+      const problem = checkTemplateParams(definition, row.params, row.headerMedia ?? undefined);
+      const isDuplicate = seen.has(phone.e164);
+      seen.add(phone.e164);
+      const isOptedOut = this.store.isSuppressed(account.id, phone.e164);
+      const error = problem ? { code: 'template_params', message: problem }
+        : isDuplicate ? { code: 'duplicate_recipient', message: `${phone.e164} appears more than once.` }
+          : isOptedOut ? { code: 'opted_out', message: `${phone.e164} opted out; the row will be skipped.` } : undefined;
+      return { key: row.key, to: phone.e164, ok: !error, ...(error ? { error } : {}), text, isOptedOut, isDuplicate };
+    });
+  }
+
+  /** One message to one number (the marketer's own), outside any campaign. */
+  async testSend(
+    account: Account, template: TemplateRef, to: string, params: Record<string, string>, headerMedia: HeaderMedia | null,
+  ): Promise<{ status: 'sent' | 'failed'; wamid?: string; error?: { code: string; message: string } }> {
+    const definition = await this.findTemplate(account, template);
+    const phone = normalisePhoneNumber(to, account.defaultCountry);
+    if (!phone.ok) throw new AppError('invalid_phone', phone.message);
+    const problem = checkTemplateParams(definition, params, headerMedia ?? undefined);
+    if (problem) throw new AppError('template_params', problem);
+    const secrets = this.secretsOf(account);
+    const result = await this.messenger.send(
+      { accountId: account.id, isSandbox: account.isSandbox, phoneNumberId: account.phoneNumberId, accessToken: secrets.accessToken },
+      { callbackData: callbackDataFor('test', 0), to: phone.e164, template, components: buildComponents(definition, params, headerMedia ?? undefined) },
+    );
+    switch (result.kind) {
+      case 'accepted':
+        return { status: 'sent', wamid: result.wamid };
+      case 'error':
+        return { status: 'failed', error: { code: String(result.code ?? result.httpStatus), message: result.message } };
+      default:
+        return { status: 'failed', error: { code: 'network', message: `WhatsApp did not answer: ${result.reason}` } };
+    }
+  }
+
+  private moveTo(campaign: Campaign, next: CampaignState): CampaignState {
+    this.store.updateCampaignState(campaign.id, next, null, this.clock.now());
+    this.engine.campaignChanged(campaign.id);
+    return next;
+  }
+
+  private secretsOf(account: Account) {
+    const secrets = this.store.getAccountSecrets(account.id);
+    if (!secrets) throw new AppError('not_found', 'No such account.');
+    return secrets;
+  }
+}

@@ -1,0 +1,47 @@
+// Campaign lifecycle: the states of API.md and the only moves between them, as a pure transition table.
+// The store holds the state; HTTP routes and the engine both go through `assertTransition`.
+import { AppError } from '../errors';
+
+export type CampaignState = 'draft' | 'scheduled' | 'running' | 'paused' | 'cancelled' | 'finished';
+
+export type CampaignCommand = 'start' | 'pause' | 'resume' | 'cancel' | 'due' | 'finish';
+
+/** Why a running campaign is not sending right now, or why it was paused. Shown to the marketer as is. */
+export interface StateReason {
+  code: string;
+  message: string;
+}
+
+const TRANSITIONS: Readonly<Record<CampaignCommand, Partial<Record<CampaignState, CampaignState>>>> = {
+  // `start` resolves to scheduled or running by sendAt; the table names the running case, see nextStateForStart.
+  start: { draft: 'running' },
+  due: { scheduled: 'running' },
+  pause: { running: 'paused', scheduled: 'paused' },
+  resume: { paused: 'running' },
+  cancel: { draft: 'cancelled', scheduled: 'cancelled', running: 'cancelled', paused: 'cancelled' },
+  finish: { running: 'finished' },
+};
+
+/** The state `command` moves a campaign in `from` to, or an AppError('campaign_state') when it cannot. */
+export function assertTransition(from: CampaignState, command: CampaignCommand): CampaignState {
+  const to = TRANSITIONS[command][from];
+  if (!to) {
+    throw new AppError('campaign_state', `A ${from} campaign cannot be asked to ${command}.`);
+  }
+  return to;
+}
+
+/** `start` sends now, or schedules when sendAt is still ahead (kept by the service, to the second). */
+export function nextStateForStart(from: CampaignState, sendAtMs: number | null, nowMs: number): CampaignState {
+  assertTransition(from, 'start');
+  return sendAtMs !== null && sendAtMs > nowMs ? 'scheduled' : 'running';
+}
+
+/** Rows may be added until the campaign is over. */
+export function acceptsRows(state: CampaignState): boolean {
+  return state !== 'cancelled' && state !== 'finished';
+}
+
+export function isTerminal(state: CampaignState): boolean {
+  return state === 'cancelled' || state === 'finished';
+}

@@ -1,0 +1,95 @@
+// Rate limit for one sender (phone number id): never more than `ratePerSecond` sends start in any 1-second
+// window, and they start evenly spread rather than in bursts. Time comes from the caller (a Clock), never Date.now.
+
+const WINDOW_MS = 1000;
+
+export interface SenderLimiterOptions {
+  /**
+   * Extra time added to the 1-second window. Meta counts arrivals, not our starts: with a few ms of network
+   * jitter, sends started exactly 1 s apart can land inside one of Meta's windows. 5 ms costs 0.5% of the rate.
+   */
+  windowMarginMs: number;
+  /** Sends that may start back to back before even spacing applies, as a share of the rate. */
+  burstShare: number;
+  /** After a throughput error the rate climbs back 10% each period without another one. */
+  recoverEveryMs: number;
+}
+
+export const DEFAULT_LIMITER_OPTIONS: SenderLimiterOptions = { windowMarginMs: 5, burstShare: 0.05, recoverEveryMs: 2000 };
+
+/**
+ * Two rules, both must allow a start:
+ * - a strict sliding window (p-queue's `strict` mode): the send `rate` places back started at least
+ *   1 s (+ margin) ago, so any window of 1 s holds at most `rate` starts whatever the timer jitter;
+ * - even spacing (GCRA): starts are `1000 / rate` ms apart, with a small burst allowance, so Meta sees a steady
+ *   stream instead of a burst at the start of each second.
+ *
+ * On a throughput error (130429) the rate drops by 10%, at most once a second (one burst of errors is one signal),
+ * and climbs back 10% every `recoverEveryMs` without another one.
+ */
+export class SenderLimiter {
+  private readonly starts: Float64Array;
+  private head = 0;
+  private count = 0;
+  private currentRate: number;
+  private theoreticalAtMs = -Infinity;
+  private lastThrottleAtMs = -Infinity;
+  private lastRecoveryAtMs = -Infinity;
+  private readonly options: SenderLimiterOptions;
+
+  constructor(private readonly maxRatePerSecond: number, options: Partial<SenderLimiterOptions> = {}) {
+    if (!Number.isInteger(maxRatePerSecond) || maxRatePerSecond < 1) {
+      throw new RangeError(`ratePerSecond must be a positive integer, got ${maxRatePerSecond}`);
+    }
+    this.options = { ...DEFAULT_LIMITER_OPTIONS, ...options };
+    this.starts = new Float64Array(maxRatePerSecond);
+    this.currentRate = maxRatePerSecond;
+  }
+
+  /** The rate in force now (below the maximum after a throttle). */
+  rate(nowMs: number): number {
+    this.recover(nowMs);
+    return this.currentRate;
+  }
+
+  /** Records a start at `nowMs` and returns true, or returns false when a rule says wait. */
+  tryAcquire(nowMs: number): boolean {
+    if (this.nextFreeAtMs(nowMs) > nowMs) return false;
+    this.starts[this.head] = nowMs;
+    this.head = (this.head + 1) % this.starts.length;
+    if (this.count < this.starts.length) this.count++;
+    this.theoreticalAtMs = Math.max(this.theoreticalAtMs, nowMs) + WINDOW_MS / this.currentRate;
+    return true;
+  }
+
+  /** The earliest time a send may start (nowMs when one may start now). */
+  nextFreeAtMs(nowMs: number): number {
+    const rate = this.rate(nowMs);
+    const gapMs = WINDOW_MS / rate;
+    const burst = Math.max(1, Math.floor(rate * this.options.burstShare));
+    let at = Math.max(nowMs, this.theoreticalAtMs - burst * gapMs);
+    if (this.count >= rate) {
+      const index = (this.head - rate + this.starts.length) % this.starts.length;
+      at = Math.max(at, (this.starts[index] as number) + WINDOW_MS + this.options.windowMarginMs);
+    }
+    return at;
+  }
+
+  /** Meta said 130429: slow down. */
+  throttled(nowMs: number): void {
+    if (nowMs - this.lastThrottleAtMs < WINDOW_MS) return;
+    this.currentRate = Math.max(1, Math.floor(this.currentRate * 0.9));
+    this.lastThrottleAtMs = nowMs;
+    this.lastRecoveryAtMs = nowMs;
+  }
+
+  private recover(nowMs: number): void {
+    if (this.currentRate >= this.maxRatePerSecond) return;
+    const steps = Math.floor((nowMs - this.lastRecoveryAtMs) / this.options.recoverEveryMs);
+    if (steps <= 0) return;
+    for (let i = 0; i < steps && this.currentRate < this.maxRatePerSecond; i++) {
+      this.currentRate = Math.min(this.maxRatePerSecond, Math.ceil(this.currentRate * 1.1));
+    }
+    this.lastRecoveryAtMs += steps * this.options.recoverEveryMs;
+  }
+}

@@ -1,0 +1,437 @@
+// Sends the queued rows of one sender's (one phone number id's) running campaigns, as fast as Meta allows and
+// never a row twice. Owns the per-sender limits; does not decide campaign states (the engine does, via callbacks).
+import type { StateReason } from './campaign';
+import type { Clock } from './clock';
+import { DailyTierBudget } from './daily-tier-budget';
+import { DEFAULT_ERROR_BUDGET, ErrorBudget, type ErrorBudgetOptions } from './error-budget';
+import { classifyMetaError } from './meta-error-table';
+import { MinHeap } from './min-heap';
+import { PairRateGuard } from './pair-rate-guard';
+import type {
+  Campaign, CampaignStore, Logger, Messenger, QueuedMessage, SenderCredentials, SendOutcome, SendResult,
+  SuppressionStore,
+} from './ports';
+import { SenderLimiter } from './sender-limiter';
+import { buildComponents } from './template-params';
+
+export interface SenderPipelineOptions {
+  /** Meta's throughput for the number: 80 by default, up to 1,000. */
+  ratePerSecond: number;
+  /** Unique recipients per moving 24 h, or null for unlimited. */
+  dailyLimit: number | null;
+  /** Sends awaiting an answer at once; bounds memory and sockets when Meta answers slowly. */
+  maxInFlight: number;
+  /** Rows read from the store at a time per campaign: a million-row campaign never sits in memory. */
+  loadBatchSize: number;
+  /** Attempts before a transient error fails the row. */
+  maxAttempts: number;
+  /** How long results wait to be written together (group commit). */
+  flushDelayMs: number;
+  errorBudget: ErrorBudgetOptions;
+}
+
+export const DEFAULT_PIPELINE_OPTIONS: Omit<SenderPipelineOptions, 'ratePerSecond' | 'dailyLimit'> = {
+  maxInFlight: 256,
+  loadBatchSize: 2000,
+  maxAttempts: 6,
+  flushDelayMs: 2,
+  errorBudget: DEFAULT_ERROR_BUDGET,
+};
+
+export interface SenderPipelineEvents {
+  /** Stop the campaign: an account or template problem, or its error budget is spent. */
+  onHalt(campaignId: string, reason: StateReason): void;
+  /** The campaign cannot send for now (daily limit), or can again (null). */
+  onWaiting(campaignId: string, reason: StateReason | null): void;
+  /** Nothing of the campaign is queued in memory or in flight: the engine may check whether it is finished. */
+  onDrained(campaignId: string): void;
+}
+
+interface CampaignSlot {
+  campaign: Campaign;
+  /** Highest row id read from the store so far. */
+  cursor: number;
+  isExhausted: boolean;
+  held: number;
+  errorBudget: ErrorBudget;
+  waiting: StateReason | null;
+  isDrainNotified: boolean;
+}
+
+/** A row's callback data: the campaign id and the row id, echoed back by Meta in every status webhook. */
+export function callbackDataFor(campaignId: string, messageId: number): string {
+  return `${campaignId}.${messageId}`;
+}
+
+export class SenderPipeline {
+  private readonly limiter: SenderLimiter;
+  private readonly pairGuard = new PairRateGuard();
+  private readonly budget: DailyTierBudget;
+  private readonly campaigns = new Map<string, CampaignSlot>();
+  private ready: QueuedMessage[] = [];
+  private readyHead = 0;
+  private readonly delayed = new MinHeap<QueuedMessage>();
+  /** Row id → campaign id of every row in memory: ready, delayed or in flight. */
+  private readonly held = new Map<number, string>();
+  private inFlight = 0;
+  private pendingOutcomes: SendOutcome[] = [];
+  private pendingRequeues: { message: QueuedMessage; dueAtMs: number }[] = [];
+  private cancelFlush: (() => void) | null = null;
+  private cancelPump: (() => void) | null = null;
+  private pumpAtMs = Infinity;
+  private isStopped = false;
+  private idleWaiters: (() => void)[] = [];
+  private readonly options: SenderPipelineOptions;
+
+  constructor(
+    private readonly sender: SenderCredentials,
+    private readonly store: CampaignStore & SuppressionStore,
+    private readonly messenger: Messenger,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly events: SenderPipelineEvents,
+    options: Partial<SenderPipelineOptions> & Pick<SenderPipelineOptions, 'ratePerSecond' | 'dailyLimit'>,
+  ) {
+    this.options = { ...DEFAULT_PIPELINE_OPTIONS, ...options };
+    this.limiter = new SenderLimiter(this.options.ratePerSecond);
+    this.budget = new DailyTierBudget(this.options.dailyLimit);
+    this.budget.restore(store.recentRecipients(sender.accountId, clock.now() - 24 * 3600 * 1000));
+  }
+
+  /** Starts (or keeps) sending this running campaign's queued rows. Idempotent. */
+  addCampaign(campaign: Campaign): void {
+    const slot = this.campaigns.get(campaign.id);
+    if (slot) {
+      slot.campaign = campaign;
+      this.wake(campaign.id);
+      return;
+    }
+    let inFlightOfCampaign = 0;
+    for (const campaignId of this.held.values()) if (campaignId === campaign.id) inFlightOfCampaign++;
+    this.campaigns.set(campaign.id, {
+      campaign, cursor: 0, isExhausted: false, held: inFlightOfCampaign,
+      errorBudget: new ErrorBudget(this.options.errorBudget), waiting: null, isDrainNotified: false,
+    });
+    this.schedulePump(this.clock.now());
+  }
+
+  /** Stops sending the campaign (paused, cancelled): rows not yet marked `sending` stay `queued` in the store. */
+  removeCampaign(campaignId: string): void {
+    if (!this.campaigns.delete(campaignId)) return;
+    const isKept = (m: QueuedMessage): boolean => {
+      if (m.campaignId !== campaignId) return true;
+      this.held.delete(m.id);
+      return false;
+    };
+    this.ready = this.ready.slice(this.readyHead).filter(isKept);
+    this.readyHead = 0;
+    this.delayed.filter(isKept);
+  }
+
+  /** New rows (or rows put back to queued) may be in the store for this campaign. */
+  wake(campaignId: string, fromStart = false): void {
+    const slot = this.campaigns.get(campaignId);
+    if (!slot) return;
+    slot.isExhausted = false;
+    slot.isDrainNotified = false;
+    if (fromStart) slot.cursor = 0;
+    this.schedulePump(this.clock.now());
+  }
+
+  hasCampaign(campaignId: string): boolean {
+    return this.campaigns.has(campaignId);
+  }
+
+  get campaignCount(): number {
+    return this.campaigns.size;
+  }
+
+  /** Rows sent or queued in memory for the campaign (0 and exhausted means drained). */
+  isDrained(campaignId: string): boolean {
+    const slot = this.campaigns.get(campaignId);
+    return !slot || (slot.isExhausted && slot.held === 0);
+  }
+
+  /** Resolves when nothing is in flight and all results are written. */
+  async stop(): Promise<void> {
+    this.isStopped = true;
+    this.cancelPump?.();
+    this.cancelPump = null;
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.flush();
+  }
+
+  private schedulePump(atMs: number): void {
+    if (this.isStopped || atMs >= this.pumpAtMs) return;
+    this.cancelPump?.();
+    this.pumpAtMs = atMs;
+    this.cancelPump = this.clock.setTimer(Math.max(0, atMs - this.clock.now()), () => {
+      this.cancelPump = null;
+      this.pumpAtMs = Infinity;
+      this.pump();
+    });
+  }
+
+  private readyCount(): number {
+    return this.ready.length - this.readyHead;
+  }
+
+  private pump(): void {
+    if (this.isStopped) return;
+    const now = this.clock.now();
+    while (this.delayed.size > 0 && (this.delayed.peekKey() as number) <= now) {
+      this.ready.push(this.delayed.pop() as QueuedMessage);
+    }
+    if (this.readyCount() < this.options.loadBatchSize / 2) this.refill(now);
+
+    const batch: QueuedMessage[] = [];
+    const skipped: SendOutcome[] = [];
+    let blockedByBudget = false;
+    while (this.readyHead < this.ready.length && this.inFlight + batch.length < this.options.maxInFlight) {
+      const message = this.ready[this.readyHead] as QueuedMessage;
+      const slot = this.campaigns.get(message.campaignId);
+      if (!slot) {
+        this.readyHead++;
+        this.held.delete(message.id);
+        continue;
+      }
+      if (this.store.isSuppressed(this.sender.accountId, message.to)) {
+        this.readyHead++;
+        this.release(message);
+        skipped.push({ id: message.id, kind: 'skipped' });
+        continue;
+      }
+      const pairAt = this.pairGuard.nextAllowedAtMs(message.to, now);
+      if (pairAt > now) {
+        this.readyHead++;
+        this.delayed.push(pairAt, message);
+        continue;
+      }
+      if (!this.budget.allows(message.to, now)) {
+        blockedByBudget = true;
+        break;
+      }
+      if (!this.limiter.tryAcquire(now)) break;
+      this.readyHead++;
+      this.pairGuard.record(message.to, now);
+      this.budget.record(message.to, now);
+      batch.push(message);
+    }
+    if (this.readyHead > 4096 && this.readyHead * 2 > this.ready.length) {
+      this.ready = this.ready.slice(this.readyHead);
+      this.readyHead = 0;
+    }
+    if (skipped.length > 0) this.store.recordSendOutcomes(skipped, now);
+    this.updateWaiting(blockedByBudget, now);
+
+    if (batch.length > 0) {
+      // The durable "before": once `sending` is committed, a crash leaves the row for a webhook to settle,
+      // never for a second send.
+      const moved = new Set(this.store.markSending(batch.map((m) => m.id), now));
+      for (const message of batch) {
+        if (moved.has(message.id)) {
+          this.send(message, now);
+        } else {
+          this.budget.release(message.to, now);
+          this.release(message);
+        }
+      }
+    }
+    this.notifyDrained();
+    this.scheduleNext(now, blockedByBudget);
+  }
+
+  private scheduleNext(now: number, blockedByBudget: boolean): void {
+    let next = Infinity;
+    if (this.readyCount() > 0) {
+      if (blockedByBudget) next = this.budget.nextFreeAtMs(now) ?? now + 1000;
+      else if (this.inFlight < this.options.maxInFlight) next = this.limiter.nextFreeAtMs(now);
+      // At maxInFlight the next answer re-arms the pump.
+    } else if (this.hasUnreadRows()) {
+      next = now;
+    }
+    const delayedKey = this.delayed.peekKey();
+    if (delayedKey !== undefined) next = Math.min(next, delayedKey);
+    if (next !== Infinity) this.schedulePump(Math.max(next, now));
+  }
+
+  private hasUnreadRows(): boolean {
+    for (const slot of this.campaigns.values()) if (!slot.isExhausted) return true;
+    return false;
+  }
+
+  /** Reads more queued rows, round-robin over the campaigns, skipping rows already held in memory. */
+  private refill(now: number): void {
+    for (const slot of this.campaigns.values()) {
+      if (slot.isExhausted) continue;
+      const rows = this.store.loadQueued(slot.campaign.id, slot.cursor, this.options.loadBatchSize);
+      if (rows.length < this.options.loadBatchSize) slot.isExhausted = true;
+      for (const row of rows) {
+        slot.cursor = Math.max(slot.cursor, row.id);
+        if (this.held.has(row.id)) continue;
+        this.held.set(row.id, row.campaignId);
+        slot.held++;
+        if (row.nextAttemptAt > now) this.delayed.push(row.nextAttemptAt, row);
+        else this.ready.push(row);
+      }
+    }
+  }
+
+  private release(message: QueuedMessage): void {
+    if (!this.held.delete(message.id)) return;
+    const slot = this.campaigns.get(message.campaignId);
+    if (slot) slot.held--;
+  }
+
+  private send(message: QueuedMessage, startedAtMs: number): void {
+    const slot = this.campaigns.get(message.campaignId) as CampaignSlot;
+    const template = slot.campaign.templateDefinition;
+    this.inFlight++;
+    const request = {
+      callbackData: callbackDataFor(message.campaignId, message.id),
+      to: message.to,
+      template: slot.campaign.template,
+      components: buildComponents(template, message.params, message.headerMedia ?? undefined),
+    };
+    this.messenger.send(this.sender, request).then(
+      (result) => this.settle(message, result, startedAtMs),
+      (error: unknown) => this.settle(message, { kind: 'no_answer', reason: String(error) }, startedAtMs),
+    );
+  }
+
+  private settle(message: QueuedMessage, result: SendResult, startedAtMs: number): void {
+    this.inFlight--;
+    const now = this.clock.now();
+    const slot = this.campaigns.get(message.campaignId);
+    const outcome = this.outcomeFor(message, result, startedAtMs, now, slot);
+    if (outcome) this.pendingOutcomes.push(outcome);
+    if (outcome?.kind !== 'retry' && outcome?.kind !== 'requeue') this.release(message);
+    if (!this.cancelFlush) {
+      this.cancelFlush = this.clock.setTimer(this.options.flushDelayMs, () => {
+        this.cancelFlush = null;
+        this.flush();
+      });
+    }
+    if (this.inFlight === 0 && this.idleWaiters.length > 0) {
+      this.cancelFlush?.();
+      this.cancelFlush = null;
+      this.flush();
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+    this.schedulePump(now);
+  }
+
+  private outcomeFor(
+    message: QueuedMessage, result: SendResult, startedAtMs: number, now: number, slot: CampaignSlot | undefined,
+  ): SendOutcome | null {
+    switch (result.kind) {
+      case 'accepted':
+        if (slot?.errorBudget.record(false)) this.halt(slot, null);
+        return { id: message.id, kind: 'sent', wamid: result.wamid };
+      case 'no_answer':
+        // Meta may have it: leave `sending` for the status webhook (it echoes the callback data) or the reconciler.
+        this.logger.warn({ campaignId: message.campaignId, messageId: message.id, reason: result.reason }, 'send outcome unknown');
+        return null;
+      case 'not_sent':
+        this.budget.release(message.to, startedAtMs);
+        return this.retryLater(message, now, { code: 'network', message: `Could not reach WhatsApp: ${result.reason}` }, 'retry');
+      case 'error': {
+        this.budget.release(message.to, startedAtMs);
+        const rule = classifyMetaError(result.code, result.httpStatus);
+        const error = { code: String(result.code ?? `http_${result.httpStatus}`), message: rule.message };
+        switch (rule.action) {
+          case 'throttle':
+            this.limiter.throttled(now);
+            this.requeueAt(message, now + 1000);
+            return { id: message.id, kind: 'requeue' };
+          case 'retry':
+          case 'pair_rate':
+            return this.retryLater(message, now, error, rule.action);
+          case 'halt':
+            if (slot) this.halt(slot, { code: `meta_${error.code}`, message: rule.message });
+            this.requeueAt(message, now);
+            return { id: message.id, kind: 'requeue' };
+          case 'recipient':
+            if (slot?.errorBudget.record(true)) this.halt(slot, null);
+            return { id: message.id, kind: 'failed', error };
+        }
+      }
+    }
+  }
+
+  private retryLater(
+    message: QueuedMessage, now: number, error: { code: string; message: string }, kind: 'retry' | 'pair_rate',
+  ): SendOutcome {
+    const attempts = message.attempts + 1;
+    if (attempts >= this.options.maxAttempts) {
+      return { id: message.id, kind: 'failed', error: { ...error, message: `${error.message} Gave up after ${attempts} attempts.` } };
+    }
+    // Meta's published backoff for the pair rate is 4^X seconds; other transient errors double from 1 s to 1 min.
+    const delayMs = kind === 'pair_rate' ? 4 ** message.attempts * 1000 : Math.min(60_000, 2 ** message.attempts * 1000);
+    const nextAttemptAt = now + delayMs;
+    this.requeueAt({ ...message, attempts, nextAttemptAt }, nextAttemptAt);
+    return { id: message.id, kind: 'retry', attempts, nextAttemptAt, error };
+  }
+
+  /** The row goes back into memory only after its `queued` status is written (see flush). */
+  private requeueAt(message: QueuedMessage, dueAtMs: number): void {
+    this.pendingRequeues.push({ message, dueAtMs });
+  }
+
+  private halt(slot: CampaignSlot, reason: StateReason | null): void {
+    if (!this.campaigns.has(slot.campaign.id)) return;
+    const why = reason ?? {
+      code: 'error_budget',
+      message: 'Paused: most of the recent messages failed. Check the template mapping and the phone numbers, then resume.',
+    };
+    this.logger.warn({ campaignId: slot.campaign.id, reason: why.code }, 'campaign halted');
+    this.events.onHalt(slot.campaign.id, why);
+  }
+
+  private flush(): void {
+    if (this.pendingOutcomes.length > 0) {
+      const outcomes = this.pendingOutcomes;
+      this.pendingOutcomes = [];
+      this.store.recordSendOutcomes(outcomes, this.clock.now());
+    }
+    if (this.pendingRequeues.length > 0) {
+      const requeues = this.pendingRequeues;
+      this.pendingRequeues = [];
+      for (const { message, dueAtMs } of requeues) {
+        if (this.campaigns.has(message.campaignId) && !this.isStopped) {
+          this.delayed.push(dueAtMs, message);
+        } else {
+          this.release(message);
+        }
+      }
+      this.schedulePump(this.delayed.peekKey() ?? this.clock.now());
+    }
+    this.notifyDrained();
+  }
+
+  private updateWaiting(isBlocked: boolean, now: number): void {
+    const freeAt = isBlocked ? this.budget.nextFreeAtMs(now) : null;
+    for (const slot of this.campaigns.values()) {
+      const reason: StateReason | null = isBlocked
+        ? {
+          code: 'daily_limit',
+          message: `Waiting: the account's limit of ${this.options.dailyLimit} people per 24 hours is used up; `
+            + `sending resumes at ${freeAt === null ? 'the next free place' : new Date(freeAt).toISOString()}.`,
+        }
+        : null;
+      if ((slot.waiting === null) !== (reason === null)) {
+        slot.waiting = reason;
+        this.events.onWaiting(slot.campaign.id, reason);
+      }
+    }
+  }
+
+  private notifyDrained(): void {
+    for (const slot of this.campaigns.values()) {
+      if (slot.isExhausted && slot.held === 0 && !slot.isDrainNotified) {
+        slot.isDrainNotified = true;
+        this.events.onDrained(slot.campaign.id);
+      }
+    }
+  }
+}

@@ -1,0 +1,62 @@
+// The Express app factory: routes and middleware wired to ports passed in. No listen here, so tests call it directly.
+import express, { type Express, type RequestHandler, Router } from 'express';
+import helmet from 'helmet';
+import type { CampaignService } from '../campaigns/campaign-service';
+import type { AccountStore, Logger } from '../campaigns/ports';
+import type { WebhookProcessor } from '../webhooks/webhook-processor';
+import { AppError } from '../errors';
+import { accountOf, requireApiKey } from './auth';
+import { campaignRoutes } from './campaign-routes';
+import { errorMapper } from './error-mapper';
+import { presentAccount } from './presenters';
+import { webhookRoutes } from './webhook-routes';
+
+/** 5,000 rows of a wide sheet fit comfortably; anything larger is refused with 413 before it is parsed. */
+export const API_BODY_LIMIT = '16mb';
+
+export interface AppDeps {
+  store: AccountStore;
+  campaigns: CampaignService;
+  webhooks: WebhookProcessor;
+  logger: Logger;
+  hashApiKey(key: string): string;
+  webhookUrlFor(accountId: string): string;
+  serviceAccountEmail: string | null;
+  /** The in-process Cloud API simulator for sandbox accounts, mounted at /sandbox/graph. */
+  sandboxHandler?: RequestHandler;
+  /** Extra authenticated /v1 routes (suppressions, export, erasure). */
+  extraRoutes?: Router[];
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use(helmet());
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  if (deps.sandboxHandler) app.use('/sandbox/graph', deps.sandboxHandler);
+  app.use('/webhooks', webhookRoutes(deps.webhooks));
+
+  const v1 = Router();
+  v1.use(requireApiKey(deps.store, deps.hashApiKey));
+  v1.use(express.json({ limit: API_BODY_LIMIT, type: () => true }));
+  v1.get('/account', (req, res) => {
+    const account = accountOf(req);
+    res.json(presentAccount(account, deps.webhookUrlFor(account.id), deps.serviceAccountEmail));
+  });
+  v1.use(campaignRoutes(deps.campaigns));
+  for (const router of deps.extraRoutes ?? []) v1.use(router);
+  v1.use(() => {
+    throw new AppError('not_found', 'No such route.');
+  });
+  app.use('/v1', v1);
+
+  app.use(() => {
+    throw new AppError('not_found', 'No such route.');
+  });
+  app.use(errorMapper(deps.logger));
+  return app;
+}

@@ -1,0 +1,88 @@
+// /v1 routes for templates, campaigns, rows, lifecycle commands, the changes feed, preview and test sends.
+import { Router } from 'express';
+import type { CampaignService } from '../campaigns/campaign-service';
+import { accountOf } from './auth';
+import {
+  createCampaignBody, messagesQuery, parseOrThrow, parseRows, previewBody, rowsBody, testSendBody,
+} from './contract';
+import { presentCampaign, presentMessage, presentTemplate } from './presenters';
+
+export function campaignRoutes(campaigns: CampaignService): Router {
+  const router = Router();
+
+  router.get('/templates', async (req, res) => {
+    const templates = await campaigns.approvedTemplates(accountOf(req));
+    res.json({ templates: templates.map(presentTemplate) });
+  });
+
+  router.post('/campaigns', async (req, res) => {
+    const body = parseOrThrow(createCampaignBody, req.body);
+    const campaign = await campaigns.createCampaign(accountOf(req), {
+      name: body.name,
+      template: body.template,
+      sendAt: body.sendAt ? Date.parse(body.sendAt) : null,
+      defaultCountry: body.defaultCountry?.toUpperCase() ?? null,
+      sheet: body.sheet ?? null,
+    });
+    res.status(201).json({ ...presentCampaign(campaign), id: campaign.id, state: campaign.state });
+  });
+
+  router.get('/campaigns', (req, res) => {
+    res.json({ campaigns: campaigns.list(accountOf(req)).map((c) => presentCampaign(c)) });
+  });
+
+  router.get('/campaigns/:id', (req, res) => {
+    const { campaign, counts } = campaigns.view(accountOf(req), req.params.id);
+    res.json(presentCampaign(campaign, counts));
+  });
+
+  router.post('/campaigns/:id/rows', (req, res) => {
+    const body = parseOrThrow(rowsBody, req.body);
+    res.json(campaigns.addRows(accountOf(req), req.params.id, parseRows(body.rows)));
+  });
+
+  router.post('/campaigns/:id/start', (req, res) => {
+    res.json({ state: campaigns.start(accountOf(req), req.params.id) });
+  });
+  router.post('/campaigns/:id/pause', (req, res) => {
+    res.json({ state: campaigns.pause(accountOf(req), req.params.id) });
+  });
+  router.post('/campaigns/:id/resume', (req, res) => {
+    res.json({ state: campaigns.resume(accountOf(req), req.params.id) });
+  });
+  router.post('/campaigns/:id/cancel', (req, res) => {
+    res.json({ state: campaigns.cancel(accountOf(req), req.params.id) });
+  });
+  router.post('/campaigns/:id/retry-unknown', (req, res) => {
+    res.json({ requeued: campaigns.retryUnknown(accountOf(req), req.params.id) });
+  });
+
+  router.get('/campaigns/:id/messages', (req, res) => {
+    const query = parseOrThrow(messagesQuery, req.query);
+    const after = Number(query.after ?? 0);
+    const items = campaigns.messages(accountOf(req), req.params.id, after, query.limit);
+    const last = items.at(-1);
+    res.json({ items: items.map(presentMessage), next: String(last ? last.seq : after) });
+  });
+
+  router.post('/preview', async (req, res) => {
+    const body = parseOrThrow(previewBody, req.body);
+    const rows = await campaigns.preview(accountOf(req), body.template, body.defaultCountry?.toUpperCase() ?? null, parseRows(body.rows));
+    res.json({
+      rows: rows.map((r) => ({ key: r.key, to: r.to, ok: r.ok, ...(r.error ? { error: r.error } : {}), text: r.text })),
+      counts: {
+        valid: rows.filter((r) => r.ok).length,
+        invalid: rows.filter((r) => r.error && r.error.code !== 'duplicate_recipient' && r.error.code !== 'opted_out').length,
+        duplicate: rows.filter((r) => r.isDuplicate).length,
+        optedOut: rows.filter((r) => r.isOptedOut).length,
+      },
+    });
+  });
+
+  router.post('/test-send', async (req, res) => {
+    const body = parseOrThrow(testSendBody, req.body);
+    res.json(await campaigns.testSend(accountOf(req), body.template, body.to, body.params, body.headerMedia ?? null));
+  });
+
+  return router;
+}

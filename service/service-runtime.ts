@@ -1,0 +1,162 @@
+// Wires config → adapters → domain → HTTP into one running service. main.ts runs it as a process; tests run it in
+// process. The only file besides account-cli.ts that knows which adapters are in use.
+import { randomBytes, randomInt } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createAccount, type NewAccountInput } from './accounts/account-registry';
+import { generateApiKey, hashApiKey, randomToken } from './adapters/crypto/api-keys';
+import { SecretBox } from './adapters/crypto/secret-box';
+import { createSheetWriterFromCredentials } from './adapters/google-sheets/service-account';
+import { SqliteStore } from './adapters/sqlite/sqlite-store';
+import { acquireProcessLock, ensureDataDir, loadOrCreateSecretKey } from './adapters/system/data-dir';
+import { createLogger } from './adapters/system/pino-logger';
+import { SystemClock } from './adapters/system/system-clock';
+import { CloudApiMessenger } from './adapters/whatsapp-cloud/cloud-api-messenger';
+import { CloudTemplateCatalog } from './adapters/whatsapp-cloud/cloud-template-catalog';
+import { GraphEndpoint } from './adapters/whatsapp-cloud/graph-endpoint';
+import { CampaignEngine } from './campaigns/campaign-engine';
+import { CampaignService } from './campaigns/campaign-service';
+import type { Clock } from './campaigns/clock';
+import type { Account, Logger, TemplateCatalog } from './campaigns/ports';
+import type { Config } from './config';
+import { createApp } from './http/app';
+import { SheetSync } from './sheets/sheet-sync';
+import { CloudApiSimulator, type NumberConfig } from './simulator/cloud-api-simulator';
+import { WebhookProcessor } from './webhooks/webhook-processor';
+
+export interface ServiceRuntimeOptions {
+  clock?: Clock;
+  logger?: Logger;
+  /** Skip the one-process-per-data-directory lock (tests that open several runtimes on temp dirs). */
+  isLockFree?: boolean;
+}
+
+export interface ServiceRuntime {
+  readonly url: string;
+  readonly store: SqliteStore;
+  readonly server: Server;
+  readonly sandboxSimulator: CloudApiSimulator;
+  createAccount(input: NewAccountInput): { account: Account; apiKey: string; webhookUrl: string };
+  webhookUrlFor(accountId: string): string;
+  stop(): Promise<void>;
+}
+
+export function newId(): string {
+  return randomBytes(9).toString('base64url').replace(/[-_]/g, 'x');
+}
+
+export function randomDigits(count: number): string {
+  let digits = '';
+  for (let i = 0; i < count; i++) digits += String(randomInt(10));
+  return digits;
+}
+
+/** Opens the store on DATA_DIR, with secrets sealed under SECRET_KEY (generated on first start). */
+export function openStore(config: Config): SqliteStore {
+  ensureDataDir(config.DATA_DIR);
+  const secretKey = loadOrCreateSecretKey(config.DATA_DIR, config.SECRET_KEY, SecretBox.generateKey);
+  return new SqliteStore(join(config.DATA_DIR, 'campaigns.db'), new SecretBox(secretKey));
+}
+
+export function accountFactory(store: SqliteStore, clock: Clock) {
+  return (input: NewAccountInput) => createAccount({
+    insert: (row) => store.insertAccount(row),
+    generateApiKey, hashApiKey, randomToken: () => randomToken(), randomDigits,
+    newId: () => `a_${newId()}`,
+    now: () => clock.now(),
+  }, input);
+}
+
+export async function startService(config: Config, options: ServiceRuntimeOptions = {}): Promise<ServiceRuntime> {
+  const clock = options.clock ?? new SystemClock();
+  const logger = options.logger ?? createLogger(config.LOG_LEVEL);
+  ensureDataDir(config.DATA_DIR);
+  const releaseLock = options.isLockFree ? () => {} : acquireProcessLock(config.DATA_DIR);
+  const store = openStore(config);
+
+  let internalUrl = `http://127.0.0.1:${config.PORT}`;
+  const sandboxNumberOf = (phoneNumberId: string): NumberConfig | undefined => {
+    const account = store.findAccountByPhoneNumberId(phoneNumberId);
+    const secrets = account?.isSandbox ? store.getAccountSecrets(account.id) : null;
+    if (!account || !secrets) return undefined;
+    return {
+      phoneNumberId, wabaId: account.wabaId, accessToken: secrets.accessToken, appSecret: secrets.appSecret,
+      webhookUrl: `${internalUrl}/webhooks/whatsapp/${account.id}`, messagesPerSecond: account.messagesPerSecond,
+    };
+  };
+  const webhookUrlFor = (accountId: string): string => `${config.publicUrl}/webhooks/whatsapp/${accountId}`;
+  const endpoint = new GraphEndpoint(config.GRAPH_API_URL, config.GRAPH_API_VERSION, `${internalUrl}/sandbox/graph`);
+  const messenger = new CloudApiMessenger({ endpoint, timeoutMs: config.SEND_TIMEOUT_MS });
+  const cloudTemplates = new CloudTemplateCatalog(endpoint, () => clock.now());
+  // The simulator learns sandbox numbers on their first send; a template list may come first, so register here.
+  const templates: TemplateCatalog = {
+    list: (account, secrets) => {
+      if (account.isSandbox && !sandboxSimulator.getNumber(account.phoneNumberId)) {
+        const config = sandboxNumberOf(account.phoneNumberId);
+        if (config) sandboxSimulator.registerNumber(config);
+      }
+      return cloudTemplates.list(account, secrets);
+    },
+  };
+  const engine = new CampaignEngine(store, messenger, clock, logger, { reconcileAfterMs: config.RECONCILE_AFTER_MS });
+  const campaigns = new CampaignService(store, templates, engine, messenger, clock, newId);
+  const webhooks = new WebhookProcessor(store, engine, clock, logger, null);
+
+  // Sandbox accounts send to this simulator, which posts signed webhooks back to this very service over HTTP.
+  const sandboxSimulator = new CloudApiSimulator({
+    basePath: '/sandbox/graph',
+    exposeControlRoutes: false,
+    resolveUnknownNumber: (phoneNumberId) => sandboxNumberOf(phoneNumberId),
+  });
+
+  const sheetWriter = createSheetWriterFromCredentials(config.GOOGLE_APPLICATION_CREDENTIALS,
+    config.SHEETS_API_URL ? { rootUrl: config.SHEETS_API_URL } : {});
+  const sheetSync = sheetWriter
+    ? new SheetSync({ store, writer: sheetWriter, clock, onError: (error) => logger.error({ error: String(error) }, 'sheet write-back') })
+    : null;
+
+  const app = createApp({
+    store, campaigns, webhooks, logger, hashApiKey, webhookUrlFor,
+    serviceAccountEmail: sheetWriter?.serviceAccountEmail ?? null,
+    sandboxHandler: (req, res) => sandboxSimulator.handle(req, res),
+  });
+  const server = createServer(app);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, '0.0.0.0', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  internalUrl = `http://127.0.0.1:${port}`;
+  endpoint.setSandboxUrl(`${internalUrl}/sandbox/graph`);
+
+  engine.start();
+  webhooks.requestDrain();
+  sheetSync?.start();
+  const makeAccount = accountFactory(store, clock);
+
+  return {
+    url: internalUrl,
+    store,
+    server,
+    sandboxSimulator,
+    webhookUrlFor,
+    createAccount(input) {
+      const created = makeAccount(input);
+      return { ...created, webhookUrl: webhookUrlFor(created.account.id) };
+    },
+    async stop() {
+      sheetSync?.stop();
+      await engine.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+      await sandboxSimulator.close();
+      await messenger.close();
+      webhooks.drainOnce();
+      store.close();
+      releaseLock();
+    },
+  };
+}
