@@ -13,11 +13,13 @@ export interface BlockOptions {
   maxSegments?: number;
   /** A gap of untouched rows shorter than this never splits a segment: rewriting a few rows is cheaper than a call. */
   minGapRows?: number;
+  /** Column runs separated by at most this many untouched columns are written as one block. */
+  maxColumnGap?: number;
 }
 
 /**
  * Plans the writes for `updates` (data-row index → column index → new value) over `current` (the data rows as read,
- * shorter rows read as empty). Columns are grouped into adjacent runs; rows into at most `maxSegments` segments,
+ * shorter rows read as empty). Columns are grouped into runs (small gaps bridged); rows into at most `maxSegments` segments,
  * cut at the largest gaps. Returns blocks in top-to-bottom, left-to-right order; none when there are no updates.
  */
 export function planCellBlocks(
@@ -31,7 +33,7 @@ export function planCellBlocks(
   if (rows.length === 0) return [];
   const columns = new Set<number>();
   for (const r of rows) for (const c of updates.get(r)!.keys()) columns.add(c);
-  const runs = groupAdjacent([...columns]);
+  const runs = groupColumns([...columns], options.maxColumnGap ?? 2);
   const segments = segmentRows(rows, maxSegments, minGapRows);
   const blocks: CellBlock[] = [];
   for (const seg of segments) {
@@ -51,13 +53,18 @@ export function planCellBlocks(
   return blocks;
 }
 
-function groupAdjacent(columns: number[]): number[][] {
+/** Groups columns into runs; a gap of up to `maxGap` columns is bridged (its cells rewritten as read). */
+function groupColumns(columns: number[], maxGap: number): number[][] {
   const sorted = [...new Set(columns)].sort((a, b) => a - b);
   const runs: number[][] = [];
   for (const c of sorted) {
     const last = runs[runs.length - 1];
-    if (last && last[last.length - 1] === c - 1) last.push(c);
-    else runs.push([c]);
+    const end = last?.[last.length - 1];
+    if (last && end !== undefined && c - end - 1 <= maxGap) {
+      for (let x = end + 1; x <= c; x += 1) last.push(x);
+    } else {
+      runs.push([c]);
+    }
   }
   return runs;
 }

@@ -15,11 +15,16 @@ describe('planCellBlocks', () => {
       [1, new Map<number, unknown>([[2, 'X'], [3, 'Y'], [6, 'Z']])],
       [3, new Map<number, unknown>([[2, 'W']])],
     ]);
-    const blocks = planCellBlocks(grid(5, 7), updates);
+    const blocks = planCellBlocks(grid(5, 7), updates, { maxColumnGap: 0 });
     expect(blocks).toEqual([
       { row: 1, column: 2, values: [['X', 'Y'], ['r2c2', 'r2c3'], ['W', 'r3c3']] },
       { row: 1, column: 6, values: [['Z'], ['r2c6'], ['r3c6']] },
     ]);
+  });
+
+  it('bridges a small column gap with the values as read, saving a call', () => {
+    const updates = new Map([[0, new Map<number, unknown>([[1, 'X'], [3, 'Y']])]]);
+    expect(planCellBlocks(grid(1, 5), updates)).toEqual([{ row: 0, column: 1, values: [['X', 'r0c2', 'Y']] }]);
   });
 
   it('keeps 10,000 scattered updates to a handful of blocks', () => {
