@@ -129,7 +129,7 @@ function checkComponents(
 
   const bodyValues = paramValues(body, spec.bodyParams, spec.isNamed, 'body', formatCode);
   if (bodyValues instanceof GraphError) return bodyValues;
-  if (hydrate(spec.bodyText, bodyValues).length > MAX_BODY_CHARS) {
+  if (isHydratedTooLong(spec.bodyText, bodyValues, MAX_BODY_CHARS)) {
     return new GraphError(132005, `body: hydrated text is longer than ${MAX_BODY_CHARS} characters.`);
   }
 
@@ -161,7 +161,7 @@ function checkHeader(spec: TemplateSendSpec, header: Json | undefined, formatCod
   if (format === undefined || format === 'TEXT') {
     const values = paramValues(header, spec.headerParams, spec.isNamed, 'header', formatCode);
     if (values instanceof GraphError) return values;
-    if (hydrate(spec.headerText, values).length > MAX_HEADER_CHARS) {
+    if (isHydratedTooLong(spec.headerText, values, MAX_HEADER_CHARS)) {
       return new GraphError(132005, `header: hydrated text is longer than ${MAX_HEADER_CHARS} characters.`);
     }
     return undefined;
@@ -231,7 +231,10 @@ function formatError(code: 100 | 132018, where: string): GraphError {
   return new GraphError(code, `${where}: Param text cannot have new-line/tab characters or more than 4 consecutive spaces.`);
 }
 
-function hydrate(text: string, values: Map<string, string>): string {
-  if (values.size === 0) return text;
-  return text.replace(placeholderPattern, (whole, key: string) => values.get(key) ?? whole);
+/** Whether `text` with placeholders replaced exceeds `limit`; skips the replacement when an upper bound fits. */
+function isHydratedTooLong(text: string, values: Map<string, string>, limit: number): boolean {
+  let bound = text.length;
+  for (const value of values.values()) bound += value.length;
+  if (bound <= limit) return false;
+  return text.replace(placeholderPattern, (whole, key: string) => values.get(key) ?? whole).length > limit;
 }

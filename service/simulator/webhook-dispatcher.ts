@@ -5,7 +5,7 @@ import { Agent, request } from 'undici';
 import { DelayQueue } from './delay-queue';
 import { buildPayload } from './webhook-payload';
 import type { WebhookEvent, WebhookTarget } from './webhook-payload';
-import { serializeLikeMeta, signatureFor } from './webhook-signature';
+import { signatureFor } from './webhook-signature';
 import type { SignatureMode } from './webhook-signature';
 
 /** Delivery settings; every field has a Meta-like default. */
@@ -82,12 +82,15 @@ export class WebhookDispatcher {
     this.agent = new Agent({ connections: this.options.maxInFlightPerUrl, pipelining: 1 });
   }
 
-  /** Holds `event` until `dueAt` (epoch ms), then batches it for its number's webhook URL. */
-  schedule(dueAt: number, event: WebhookEvent): void {
+  /**
+   * Holds `event` for `delayMs` after `nowMs` (epoch ms), then batches it for its number's webhook URL.
+   * `nowMs` must not go backwards between calls (pass the current time).
+   */
+  schedule(delayMs: number, nowMs: number, event: WebhookEvent): void {
     if (this.isClosed) return;
     this.stats.eventsPending++;
-    this.scheduled.push(dueAt, event);
-    this.armDueTimer();
+    this.scheduled.push(delayMs, nowMs, event);
+    if (nowMs + delayMs < this.dueTimerAt) this.armDueTimer();
   }
 
   getStats(): WebhookStats {
@@ -196,7 +199,7 @@ export class WebhookDispatcher {
     const events = route.batch;
     route.batch = [];
     const variant = this.postCounter++;
-    const body = serializeLikeMeta(buildPayload(events, this.targetOf, Math.floor(this.now() / 1000), variant));
+    const body = buildPayload(events, this.targetOf, Math.floor(this.now() / 1000), variant);
     route.outbox.push({ body, signature: signatureFor(body, route.appSecret, this.options.signatureMode), eventCount: events.length });
     this.pump(route);
   }

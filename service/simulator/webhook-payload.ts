@@ -1,5 +1,7 @@
 // Webhook events the simulator emits and how a batch of them becomes Meta's `whatsapp_business_account`
-// payload (CLOUD_API.md §5.3, §5.4, §7). Shapes only: no timing, signing or delivery.
+// payload text (CLOUD_API.md §5.3, §5.4, §7). Shapes only: no timing, signing or delivery.
+
+import { serializeLikeMeta } from './webhook-signature';
 
 /** Where a number's events go and how they are addressed. */
 export interface WebhookTarget {
@@ -55,59 +57,70 @@ const failureTexts: Record<number, [title: string, details: string]> = {
   ],
 };
 
-function statusItem(event: StatusEvent, timestamp: string): Record<string, unknown> {
-  const item: Record<string, unknown> = {
-    id: event.wamid,
-    status: event.status,
-    timestamp,
-    recipient_id: event.recipientId,
-  };
-  if (event.bizOpaqueCallbackData !== undefined) item.biz_opaque_callback_data = event.bizOpaqueCallbackData;
-  if (event.hasConversation && event.status !== 'failed') {
-    item.conversation = { id: `conv-${event.recipientId}`, origin: { type: event.category } };
+/** A JSON string literal with `/` escaped as Meta does. */
+function quote(value: string): string {
+  const json = JSON.stringify(value);
+  return json.includes('/') ? json.replaceAll('/', '\\/') : json;
+}
+
+const pricingJson = new Map<string, string>();
+function pricingFor(category: string): string {
+  let json = pricingJson.get(category);
+  if (json === undefined) {
+    json = `{"billable":true,"pricing_model":"PMP","type":"regular","category":${quote(category)}}`;
+    pricingJson.set(category, json);
   }
-  if (event.hasPricing) {
-    item.pricing = { billable: true, pricing_model: 'PMP', type: 'regular', category: event.category };
-  }
-  if (event.errorCode !== undefined) {
-    const [title, details] = failureTexts[event.errorCode] ?? ['Something went wrong', 'Unknown error.'];
-    item.errors = [
-      {
-        code: event.errorCode,
-        title,
-        message: title,
-        error_data: { details },
-        href: '/documentation/business-messaging/whatsapp/support/error-codes',
-      },
-    ];
-  }
-  return item;
+  return json;
 }
 
 /**
- * Builds one POST body from events bound for one URL. Events are grouped per WABA into `entry[]` and per
- * number and field into `changes[]`. `variant` (a per-POST counter) deterministically varies the grouping
- * the way Meta's does: some POSTs split one number's statuses over two changes or two entries, so receivers
- * that read only `entry[0].changes[0]` fail tests.
+ * One `statuses[]` item as JSON text. Built by concatenation rather than `JSON.stringify` of an object because
+ * benchmarks emit tens of thousands a second; ids and digits never need escaping, free text goes through `quote`.
+ */
+function statusJson(event: StatusEvent, timestamp: string): string {
+  let json = `{"id":"${event.wamid}","status":"${event.status}","timestamp":"${timestamp}","recipient_id":"${event.recipientId}"`;
+  if (event.bizOpaqueCallbackData !== undefined) json += `,"biz_opaque_callback_data":${quote(event.bizOpaqueCallbackData)}`;
+  if (event.hasConversation && event.status !== 'failed') {
+    json += `,"conversation":{"id":"conv-${event.recipientId}","origin":{"type":${quote(event.category)}}}`;
+  }
+  if (event.hasPricing) json += `,"pricing":${pricingFor(event.category)}`;
+  if (event.errorCode !== undefined) {
+    const [title, details] = failureTexts[event.errorCode] ?? ['Something went wrong', 'Unknown error.'];
+    json += `,"errors":[${serializeLikeMeta({
+      code: event.errorCode,
+      title,
+      message: title,
+      error_data: { details },
+      href: '/documentation/business-messaging/whatsapp/support/error-codes',
+    })}]`;
+  }
+  return `${json}}`;
+}
+
+/**
+ * Builds one POST body (JSON text, already escaped as Meta sends it) from events bound for one URL. Events are
+ * grouped per WABA into `entry[]` and per number and field into `changes[]`. `variant` (a per-POST counter)
+ * deterministically varies the grouping the way Meta's does: some POSTs split one number's statuses over two
+ * changes or two entries, so receivers that read only `entry[0].changes[0]` fail tests.
  */
 export function buildPayload(
   events: WebhookEvent[],
   targetOf: (phoneNumberId: string) => WebhookTarget | undefined,
   nowSeconds: number,
   variant: number,
-): unknown {
+): string {
   const timestamp = String(nowSeconds);
-  type Group = { target: WebhookTarget; phoneNumberId: string; statuses: unknown[]; messages: unknown[]; contacts: Map<string, unknown>; preferences: unknown[] };
+  type Group = { target: WebhookTarget; phoneNumberId: string; statuses: string[]; messages: unknown[]; contacts: Map<string, unknown>; preferences: unknown[] };
   const groups = new Map<string, Group>();
   for (const event of events) {
-    const target = targetOf(event.phoneNumberId);
-    if (!target) continue;
     let group = groups.get(event.phoneNumberId);
     if (!group) {
+      const target = targetOf(event.phoneNumberId);
+      if (!target) continue;
       group = { target, phoneNumberId: event.phoneNumberId, statuses: [], messages: [], contacts: new Map(), preferences: [] };
       groups.set(event.phoneNumberId, group);
     }
-    if (event.kind === 'status') group.statuses.push(statusItem(event, timestamp));
+    if (event.kind === 'status') group.statuses.push(statusJson(event, timestamp));
     else if (event.kind === 'message') {
       group.contacts.set(event.from, { profile: { name: event.profileName }, wa_id: event.from });
       group.messages.push({ from: event.from, ...event.message, timestamp });
@@ -122,32 +135,32 @@ export function buildPayload(
     }
   }
 
-  const entries = new Map<string, { id: string; changes: unknown[] }[]>();
-  const addChange = (wabaId: string, change: unknown, inNewEntry: boolean) => {
+  const entries = new Map<string, string[][]>();
+  const addChange = (wabaId: string, change: string, inNewEntry: boolean) => {
     let list = entries.get(wabaId);
     if (!list) entries.set(wabaId, (list = []));
-    if (inNewEntry || list.length === 0) list.push({ id: wabaId, changes: [] });
-    list[list.length - 1]!.changes.push(change);
+    if (inNewEntry || list.length === 0) list.push([]);
+    list[list.length - 1]!.push(change);
   };
   const splitChanges = variant % 3 === 1;
   const splitEntries = variant % 4 === 2;
   for (const group of groups.values()) {
     const { wabaId, displayPhoneNumber } = group.target;
-    const metadata = { display_phone_number: displayPhoneNumber, phone_number_id: group.phoneNumberId };
-    const base = { messaging_product: 'whatsapp', metadata };
-    const statusChunks =
-      (splitChanges || splitEntries) && group.statuses.length > 1
-        ? [group.statuses.slice(0, group.statuses.length >> 1), group.statuses.slice(group.statuses.length >> 1)]
-        : [group.statuses];
+    const head = `{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":${quote(displayPhoneNumber)},"phone_number_id":${quote(group.phoneNumberId)}}`;
+    const n = group.statuses.length;
+    const statusChunks = (splitChanges || splitEntries) && n > 1 ? [group.statuses.slice(0, n >> 1), group.statuses.slice(n >> 1)] : [group.statuses];
     statusChunks.forEach((statuses, i) => {
-      if (statuses.length) addChange(wabaId, { value: { ...base, statuses }, field: 'messages' }, splitEntries && i > 0);
+      if (statuses.length) addChange(wabaId, `${head},"statuses":[${statuses.join(',')}]},"field":"messages"}`, splitEntries && i > 0);
     });
     if (group.messages.length) {
-      addChange(wabaId, { value: { ...base, contacts: [...group.contacts.values()], messages: group.messages }, field: 'messages' }, false);
+      const value = serializeLikeMeta({ contacts: [...group.contacts.values()], messages: group.messages }).slice(1);
+      addChange(wabaId, `${head},${value},"field":"messages"}`, false);
     }
     if (group.preferences.length) {
-      addChange(wabaId, { value: { ...base, user_preferences: group.preferences }, field: 'user_preferences' }, false);
+      addChange(wabaId, `${head},"user_preferences":${serializeLikeMeta(group.preferences)}},"field":"user_preferences"}`, false);
     }
   }
-  return { object: 'whatsapp_business_account', entry: [...entries.values()].flat() };
+  const entryJson: string[] = [];
+  for (const [wabaId, list] of entries) for (const changes of list) entryJson.push(`{"id":${quote(wabaId)},"changes":[${changes.join(',')}]}`);
+  return `{"object":"whatsapp_business_account","entry":[${entryJson.join(',')}]}`;
 }
