@@ -6,7 +6,7 @@ const WINDOW_MS = 1000;
 export interface SenderLimiterOptions {
   /**
    * Extra time added to the 1-second window. Meta counts arrivals, not our starts: with a few ms of network
-   * jitter, sends started exactly 1 s apart can land inside one of Meta's windows. 5 ms costs 0.5% of the rate.
+   * jitter, sends started exactly 1 s apart can land inside one of Meta's windows. 8 ms costs 0.8% of the rate.
    */
   windowMarginMs: number;
   /** Sends that may start back to back before even spacing applies, as a share of the rate. */
@@ -15,7 +15,7 @@ export interface SenderLimiterOptions {
   recoverEveryMs: number;
 }
 
-export const DEFAULT_LIMITER_OPTIONS: SenderLimiterOptions = { windowMarginMs: 5, burstShare: 0.05, recoverEveryMs: 2000 };
+export const DEFAULT_LIMITER_OPTIONS: SenderLimiterOptions = { windowMarginMs: 8, burstShare: 0.05, recoverEveryMs: 2000 };
 
 /**
  * Two rules, both must allow a start:
@@ -24,7 +24,7 @@ export const DEFAULT_LIMITER_OPTIONS: SenderLimiterOptions = { windowMarginMs: 5
  * - even spacing (GCRA): starts are `1000 / rate` ms apart, with a small burst allowance, so Meta sees a steady
  *   stream instead of a burst at the start of each second.
  *
- * On a throughput error (130429) the rate drops by 10%, at most once a second (one burst of errors is one signal),
+ * On a throughput error (130429) the rate drops by 5%, at most once a second (one burst of errors is one signal),
  * and climbs back 10% every `recoverEveryMs` without another one.
  */
 export class SenderLimiter {
@@ -78,7 +78,7 @@ export class SenderLimiter {
   /** Meta said 130429: slow down. */
   throttled(nowMs: number): void {
     if (nowMs - this.lastThrottleAtMs < WINDOW_MS) return;
-    this.currentRate = Math.max(1, Math.floor(this.currentRate * 0.9));
+    this.currentRate = Math.max(1, Math.floor(this.currentRate * 0.95));
     this.lastThrottleAtMs = nowMs;
     this.lastRecoveryAtMs = nowMs;
   }

@@ -27,6 +27,8 @@ export interface SenderPipelineOptions {
   maxAttempts: number;
   /** How long results wait to be written together (group commit). */
   flushDelayMs: number;
+  /** Least time between two pumps: each pump commits its batch of starts in one transaction. */
+  minPumpIntervalMs: number;
   errorBudget: ErrorBudgetOptions;
 }
 
@@ -34,7 +36,8 @@ export const DEFAULT_PIPELINE_OPTIONS: Omit<SenderPipelineOptions, 'ratePerSecon
   maxInFlight: 256,
   loadBatchSize: 2000,
   maxAttempts: 6,
-  flushDelayMs: 2,
+  flushDelayMs: 5,
+  minPumpIntervalMs: 4,
   errorBudget: DEFAULT_ERROR_BUDGET,
 };
 
@@ -79,6 +82,7 @@ export class SenderPipeline {
   private cancelFlush: (() => void) | null = null;
   private cancelPump: (() => void) | null = null;
   private pumpAtMs = Infinity;
+  private lastPumpAtMs = -Infinity;
   private isStopped = false;
   private idleWaiters: (() => void)[] = [];
   private readonly options: SenderPipelineOptions;
@@ -161,7 +165,8 @@ export class SenderPipeline {
     this.flush();
   }
 
-  private schedulePump(atMs: number): void {
+  private schedulePump(requestedAtMs: number): void {
+    const atMs = this.paced(requestedAtMs);
     if (this.isStopped || atMs >= this.pumpAtMs) return;
     this.cancelPump?.();
     this.pumpAtMs = atMs;
@@ -179,6 +184,7 @@ export class SenderPipeline {
   private pump(): void {
     if (this.isStopped) return;
     const now = this.clock.now();
+    this.lastPumpAtMs = now;
     while (this.delayed.size > 0 && (this.delayed.peekKey() as number) <= now) {
       this.ready.push(this.delayed.pop() as QueuedMessage);
     }
@@ -253,6 +259,11 @@ export class SenderPipeline {
     const delayedKey = this.delayed.peekKey();
     if (delayedKey !== undefined) next = Math.min(next, delayedKey);
     if (next !== Infinity) this.schedulePump(Math.max(next, now));
+  }
+
+  /** Pumps are spaced by minPumpIntervalMs so that starts are committed in batches, not one by one. */
+  private paced(atMs: number): number {
+    return Math.max(atMs, this.lastPumpAtMs + this.options.minPumpIntervalMs);
   }
 
   private hasUnreadRows(): boolean {

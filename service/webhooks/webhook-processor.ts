@@ -56,16 +56,16 @@ export class WebhookProcessor {
       return;
     }
     this.isDraining = true;
+    this.isDrainRequested = false;
+    // One stored body per turn of the event loop: a batch of 1,000 statuses must not hold up the sends
+    // waiting behind it (their start times are what Meta's throughput window sees).
     this.clock.setTimer(0, () => {
+      let applied = 0;
       try {
-        // Bounded, so bodies that keep failing cannot spin forever; they are retried on the next request.
-        for (let round = 0; round < 100; round++) {
-          this.isDrainRequested = false;
-          const applied = this.drainOnce();
-          if (applied < DRAIN_BATCH && !this.isDrainRequested) break;
-        }
+        applied = this.drainOnce(1);
       } finally {
         this.isDraining = false;
+        if (applied > 0 || this.isDrainRequested) this.requestDrain();
       }
     });
   }
