@@ -147,7 +147,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
       return { ...created, webhookUrl: webhookUrlFor(created.account.id) };
     },
     async stop() {
-      sheetSync?.stop();
+      await sheetSync?.stop();
       await engine.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
