@@ -1,0 +1,157 @@
+// SenderLimiter under random load at fake times (no timers): the strict window, the even-spacing throughput,
+// and the slow-down after a throughput error (130429) with its recovery.
+import { describe, expect, it } from 'vitest';
+import { SenderLimiter } from '../../../service/campaigns/sender-limiter';
+
+/** mulberry32: a small seeded PRNG, so a failing case replays exactly. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The most starts any window [t, t + 1000) holds (starts sorted ascending). */
+function maxInAnyWindow(starts: readonly number[], windowMs = 1000): number {
+  let max = 0;
+  let left = 0;
+  for (let right = 0; right < starts.length; right++) {
+    while ((starts[right] as number) - (starts[left] as number) >= windowMs) left++;
+    max = Math.max(max, right - left + 1);
+  }
+  return max;
+}
+
+/** Asks for a start at random times: clusters of attempts at one instant, small gaps, and idle pauses. */
+function randomAttempts(rate: number, attempts: number, seed: number, throttleShare = 0): number[] {
+  const random = seededRandom(seed);
+  const limiter = new SenderLimiter(rate);
+  const starts: number[] = [];
+  let now = 1_700_000_000_000;
+  for (let i = 0; i < attempts; i++) {
+    const roll = random();
+    if (roll < 0.3) now += 0; // another attempt at the same instant
+    else if (roll < 0.95) now += random() * (2000 / rate);
+    else now += random() * 3000;
+    if (throttleShare > 0 && random() < throttleShare) limiter.throttled(now);
+    if (limiter.tryAcquire(now)) starts.push(now);
+  }
+  return starts;
+}
+
+describe('SenderLimiter', () => {
+  for (const rate of [1, 80, 1000]) {
+    it(`never lets more than ${rate} sends start in any 1-second window, over thousands of random attempts`, () => {
+      for (const seed of [1, 2, 3]) {
+        const starts = randomAttempts(rate, 20_000, seed * 7919 + rate);
+        expect(starts.length).toBeGreaterThan(rate);
+        expect(maxInAnyWindow(starts)).toBeLessThanOrEqual(rate);
+      }
+    });
+
+    it(`keeps the ${rate}/s window also while throughput errors come and go`, () => {
+      const starts = randomAttempts(rate, 20_000, rate + 17, 0.002);
+      expect(starts.length).toBeGreaterThan(rate);
+      expect(maxInAnyWindow(starts)).toBeLessThanOrEqual(rate);
+    });
+
+    it(`sustains at least 99% of ${rate}/s when asked continuously`, () => {
+      const limiter = new SenderLimiter(rate);
+      let now = 0;
+      const starts: number[] = [];
+      const durationMs = rate === 1 ? 120_000 : 10_000;
+      while (now < durationMs) {
+        now = limiter.nextFreeAtMs(now);
+        // The time the limiter names as free must really be free.
+        expect(limiter.tryAcquire(now)).toBe(true);
+        starts.push(now);
+      }
+      const spanMs = (starts.at(-1) as number) - (starts[0] as number);
+      const perSecond = ((starts.length - 1) * 1000) / spanMs;
+      expect(perSecond).toBeGreaterThanOrEqual(rate * 0.99);
+      expect(maxInAnyWindow(starts)).toBeLessThanOrEqual(rate);
+    });
+  }
+
+  for (const rate of [80, 1000]) {
+    it(`spreads ${rate}/s evenly: no 100 ms holds more than a tenth of the rate plus the 5% burst allowance`, () => {
+      const limiter = new SenderLimiter(rate);
+      let now = 0;
+      const starts: number[] = [];
+      while (now < 10_000) {
+        now = limiter.nextFreeAtMs(now);
+        limiter.tryAcquire(now);
+        starts.push(now);
+      }
+      const burst = Math.max(1, Math.floor(rate * 0.05));
+      expect(maxInAnyWindow(starts, 100)).toBeLessThanOrEqual(rate / 10 + burst);
+      // Never a whole second's worth in one instant.
+      expect(maxInAnyWindow(starts, 1)).toBeLessThanOrEqual(burst + 1);
+    });
+  }
+
+  it('drops the rate after a throughput error and climbs back to the maximum over time', () => {
+    const limiter = new SenderLimiter(1000);
+    let now = 0;
+    while (now < 5000) {
+      now = limiter.nextFreeAtMs(now);
+      limiter.tryAcquire(now);
+    }
+    const throttledAt = now;
+    limiter.throttled(throttledAt);
+    const slowed = limiter.rate(throttledAt);
+    expect(slowed).toBeLessThan(1000);
+    expect(slowed).toBeGreaterThanOrEqual(500);
+
+    // Asked continuously, the second after the error holds no more than the lowered rate.
+    const after: number[] = [];
+    for (;;) {
+      now = limiter.nextFreeAtMs(now);
+      if (now >= throttledAt + 1000) break;
+      limiter.tryAcquire(now);
+      after.push(now);
+    }
+    expect(after.length).toBeLessThanOrEqual(slowed);
+    expect(after.length).toBeGreaterThan(slowed * 0.9);
+
+    // Without another error the rate climbs back step by step, up to the maximum and never past it.
+    const rates = [0, 2000, 4000, 6000, 10_000, 60_000].map((dt) => limiter.rate(throttledAt + dt));
+    expect(rates[1]).toBeGreaterThan(slowed);
+    for (let i = 1; i < rates.length; i++) expect(rates[i]).toBeGreaterThanOrEqual(rates[i - 1] as number);
+    expect(rates.at(-1)).toBe(1000);
+    expect(Math.max(...rates)).toBe(1000);
+  });
+
+  it('counts repeated throughput errors within one second as one', () => {
+    const once = new SenderLimiter(80);
+    once.throttled(10_000);
+    const slowed = once.rate(10_000);
+    expect(slowed).toBeLessThan(80);
+
+    const limiter = new SenderLimiter(80);
+    limiter.throttled(10_000);
+    limiter.throttled(10_001);
+    limiter.throttled(10_500);
+    limiter.throttled(10_999);
+    expect(limiter.rate(10_999)).toBe(slowed);
+    // A second later it is a new signal.
+    limiter.throttled(11_000);
+    expect(limiter.rate(11_000)).toBeLessThan(slowed);
+  });
+
+  it('never drops the rate below one message a second', () => {
+    const limiter = new SenderLimiter(1);
+    limiter.throttled(0);
+    limiter.throttled(1000);
+    expect(limiter.rate(1000)).toBe(1);
+  });
+
+  it('refuses a rate that is not a positive whole number', () => {
+    expect(() => new SenderLimiter(0)).toThrow(RangeError);
+    expect(() => new SenderLimiter(2.5)).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,350 @@
+// SenderPipeline against an in-memory SQLite store, a fake clock and a scripted Messenger: the per-sender cap,
+// exactly-once sends, what each kind of Cloud API answer does to a row, and the daily, pair and error budgets.
+import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../../service/adapters/sqlite/sqlite-store';
+import type { StateReason } from '../../../service/campaigns/campaign';
+import type { Account, Campaign, Logger, Messenger, SendRequest, SendResult } from '../../../service/campaigns/ports';
+import { SenderPipeline, type SenderPipelineOptions } from '../../../service/campaigns/sender-pipeline';
+import type { TemplateDefinition } from '../../../service/campaigns/template';
+import { FakeClock } from '../../fakes/fake-clock';
+
+const ACCOUNT_ID = 'a_test';
+const plainCipher = { encrypt: (s: string) => s, decrypt: (s: string) => s };
+const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+
+const TEMPLATE: TemplateDefinition = {
+  name: 'hello', language: 'en_US', category: 'MARKETING', status: 'APPROVED', parameterFormat: 'positional',
+  headerFormat: 'none', headerText: null, bodyText: 'Hi {{1}}!', footerText: null, buttons: [],
+  parameters: [{ key: '1', component: 'body', example: 'Ann' }],
+};
+
+interface Call {
+  to: string;
+  callbackData: string;
+  atMs: number;
+}
+
+/** A Messenger whose answers the test scripts; records who was sent to and when (fake time). */
+class ScriptedMessenger implements Messenger {
+  readonly calls: Call[] = [];
+  private wamids = 0;
+
+  constructor(private readonly clock: FakeClock, public answer: (request: SendRequest, call: Call) => SendResult = () => ({ kind: 'accepted', wamid: '' })) {}
+
+  send(_sender: unknown, request: SendRequest): Promise<SendResult> {
+    const call = { to: request.to, callbackData: request.callbackData, atMs: this.clock.now() };
+    this.calls.push(call);
+    const result = this.answer(request, call);
+    return Promise.resolve(result.kind === 'accepted' && result.wamid === '' ? { kind: 'accepted', wamid: `wamid.${++this.wamids}` } : result);
+  }
+
+  callsTo(to: string): Call[] {
+    return this.calls.filter((c) => c.to === to);
+  }
+}
+
+const metaError = (code: number, httpStatus = 400): SendResult => ({ kind: 'error', httpStatus, code, message: `(#${code})` });
+
+interface Harness {
+  clock: FakeClock;
+  store: SqliteStore;
+  messenger: ScriptedMessenger;
+  pipeline: SenderPipeline;
+  halts: { campaignId: string; reason: StateReason }[];
+  waits: { campaignId: string; reason: StateReason | null }[];
+  drained: string[];
+  campaign(id: string, numbers: readonly string[]): Campaign;
+  statusOf(campaignId: string, to: string): { status: string; error: { code: string; message: string } | null };
+}
+
+let open: Harness | null = null;
+
+afterEach(async () => {
+  if (open) {
+    await open.pipeline.stop();
+    open.store.close();
+    open = null;
+  }
+});
+
+function number(i: number): string {
+  return `+9198${String(10_000_000 + i).padStart(8, '0')}`;
+}
+
+function harness(options: Partial<SenderPipelineOptions> = {}): Harness {
+  const clock = new FakeClock();
+  const store = new SqliteStore(':memory:', plainCipher);
+  const account: Account = {
+    id: ACCOUNT_ID, name: 'T', isSandbox: true, phoneNumberId: '100', wabaId: '200', messagesPerSecond: 80,
+    dailyLimit: null, defaultCountry: null, retentionDays: 30, optOutWords: [], createdAt: clock.now(),
+  };
+  store.insertAccount({ account, secrets: { accessToken: 't', appSecret: 's', verifyToken: 'v' }, apiKeyHash: 'h' });
+  const messenger = new ScriptedMessenger(clock);
+  const halts: Harness['halts'] = [];
+  const waits: Harness['waits'] = [];
+  const drained: string[] = [];
+  // Acts like the engine: a halted campaign is paused, so the pipeline stops sending it.
+  const pipeline: SenderPipeline = new SenderPipeline(
+    { accountId: ACCOUNT_ID, isSandbox: true, phoneNumberId: '100', accessToken: 't' },
+    store, messenger, clock, silentLogger,
+    {
+      onHalt: (campaignId, reason) => {
+        halts.push({ campaignId, reason });
+        pipeline.removeCampaign(campaignId);
+      },
+      onWaiting: (campaignId, reason) => waits.push({ campaignId, reason }),
+      onDrained: (campaignId) => drained.push(campaignId),
+    },
+    { ratePerSecond: 80, dailyLimit: null, ...options },
+  );
+  const h: Harness = {
+    clock, store, messenger, pipeline, halts, waits, drained,
+    campaign(id, numbers) {
+      const campaign: Campaign = {
+        id, accountId: ACCOUNT_ID, name: id, template: { name: 'hello', language: 'en_US' }, templateDefinition: TEMPLATE,
+        sendAt: null, defaultCountry: null, sheet: null, state: 'running', stateReason: null, createdAt: clock.now(),
+        startedAt: clock.now(), finishedAt: null,
+      };
+      store.insertCampaign(campaign);
+      store.transaction(() => {
+        numbers.forEach((to, i) => {
+          store.insertMessage(id, ACCOUNT_ID, { key: `k${i}`, to, params: { 1: `P${i}` }, headerMedia: null, status: 'queued' }, clock.now());
+        });
+      });
+      return campaign;
+    },
+    statusOf(campaignId, to) {
+      const row = store.listMessagesChangedAfter(campaignId, 0, 100_000).find((m) => m.to === to);
+      if (!row) throw new Error(`no row for ${to}`);
+      return { status: row.status, error: row.error };
+    },
+  };
+  open = h;
+  return h;
+}
+
+function maxInAnyWindow(times: readonly number[], windowMs = 1000): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let max = 0;
+  let left = 0;
+  for (let right = 0; right < sorted.length; right++) {
+    while ((sorted[right] as number) - (sorted[left] as number) >= windowMs) left++;
+    max = Math.max(max, right - left + 1);
+  }
+  return max;
+}
+
+function callsInside(calls: readonly Call[], fromMs: number, toMs: number): number {
+  return calls.filter((c) => c.atMs >= fromMs && c.atMs < toMs).length;
+}
+
+describe('SenderPipeline', () => {
+  it('sends 2,000 rows at 80/s without ever exceeding 80 starts in any rolling second, each row once', async () => {
+    const h = harness();
+    const numbers = Array.from({ length: 2000 }, (_, i) => number(i));
+    h.pipeline.addCampaign(h.campaign('c1', numbers));
+    await h.clock.advance(30_000);
+
+    expect(h.messenger.calls).toHaveLength(2000);
+    expect(new Set(h.messenger.calls.map((c) => c.callbackData)).size).toBe(2000);
+    expect(new Set(h.messenger.calls.map((c) => c.to))).toEqual(new Set(numbers));
+    expect(maxInAnyWindow(h.messenger.calls.map((c) => c.atMs))).toBeLessThanOrEqual(80);
+    // ...and close to the cap: 2,000 rows take about 25 s, not much longer.
+    const spanMs = (h.messenger.calls.at(-1) as Call).atMs - (h.messenger.calls[0] as Call).atMs;
+    expect(spanMs).toBeLessThan(25_500);
+    expect(h.store.countByStatus('c1')).toMatchObject({ sent: 2000, queued: 0, sending: 0 });
+    expect(h.drained).toEqual(['c1']);
+  });
+
+  it('requeues a row refused with 130429 and slows the sender down', async () => {
+    const h = harness();
+    const numbers = Array.from({ length: 600 }, (_, i) => number(i));
+    let throttledAt: number | null = null;
+    h.messenger.answer = (request, call) => {
+      if (request.to === number(300) && throttledAt === null) {
+        throttledAt = call.atMs;
+        return metaError(130429);
+      }
+      return { kind: 'accepted', wamid: '' };
+    };
+    h.pipeline.addCampaign(h.campaign('c1', numbers));
+    await h.clock.advance(20_000);
+
+    expect(throttledAt).not.toBeNull();
+    const at = throttledAt as unknown as number;
+    const before = h.messenger.calls.filter((c) => c.atMs < at).map((c) => c.atMs);
+    const busiestBefore = maxInAnyWindow(before);
+    expect(busiestBefore).toBeGreaterThanOrEqual(79);
+    // Clearly slower in the second right after the error (the limiter drops its rate by 5-10%).
+    expect(callsInside(h.messenger.calls, at + 1, at + 1001)).toBeLessThanOrEqual(busiestBefore - 3);
+    // The row is sent again later, and only once more.
+    expect(h.messenger.callsTo(number(300))).toHaveLength(2);
+    expect(h.statusOf('c1', number(300)).status).toBe('sent');
+    expect(h.messenger.calls).toHaveLength(601);
+  });
+
+  it('retries a 131056 (pair rate) after 4^X seconds while other recipients go on', async () => {
+    const h = harness();
+    const target = number(1);
+    let failures = 0;
+    h.messenger.answer = (request) => {
+      if (request.to === target && failures < 3) {
+        failures++;
+        return metaError(131056);
+      }
+      return { kind: 'accepted', wamid: '' };
+    };
+    h.pipeline.addCampaign(h.campaign('c1', [target, number(2), number(3)]));
+    await h.clock.advance(5000);
+    expect(h.statusOf('c1', target)).toMatchObject({ status: 'queued', error: { code: '131056' } });
+    expect(h.statusOf('c1', number(2)).status).toBe('sent');
+    expect(h.statusOf('c1', number(3)).status).toBe('sent');
+
+    await h.clock.advance(60_000);
+    const times = h.messenger.callsTo(target).map((c) => c.atMs);
+    expect(times).toHaveLength(4);
+    const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
+    // Backoff 1 s, 4 s, 16 s; the 6-second pair spacing is the floor under the first two.
+    gaps.forEach((gap, x) => expect(gap).toBeGreaterThanOrEqual(Math.max(4 ** x * 1000, 6000)));
+    expect(gaps[2]).toBe(16_000);
+    expect(h.statusOf('c1', target).status).toBe('sent');
+  });
+
+  for (const [label, answer] of [
+    ['131026 (undeliverable)', metaError(131026)],
+    ['132000 (parameter count mismatch)', metaError(132000)],
+  ] as const) {
+    it(`fails a row refused with ${label} with the code, and never retries it`, async () => {
+      const h = harness();
+      h.messenger.answer = (request) => (request.to === number(1) ? answer : { kind: 'accepted', wamid: '' });
+      h.pipeline.addCampaign(h.campaign('c1', [number(1), number(2)]));
+      await h.clock.advance(120_000);
+
+      const row = h.statusOf('c1', number(1));
+      expect(row.status).toBe('failed');
+      expect(row.error?.code).toBe(String((answer as { code: number }).code));
+      expect(row.error?.message).toMatch(/[a-z]/);
+      expect(h.messenger.callsTo(number(1))).toHaveLength(1);
+      expect(h.statusOf('c1', number(2)).status).toBe('sent');
+      expect(h.halts).toEqual([]);
+    });
+  }
+
+  it('pauses the campaign through onHalt on an account error (190) and keeps its rows queued', async () => {
+    const h = harness();
+    h.messenger.answer = () => metaError(190, 401);
+    h.pipeline.addCampaign(h.campaign('c1', [number(1), number(2), number(3)]));
+    await h.clock.advance(60_000);
+
+    expect(h.halts).toHaveLength(1);
+    expect(h.halts[0]).toMatchObject({ campaignId: 'c1', reason: { code: 'meta_190' } });
+    expect(h.halts[0]?.reason.message).toMatch(/token/i);
+    expect(h.store.countByStatus('c1')).toMatchObject({ queued: 3, failed: 0, sending: 0 });
+    const callsAtHalt = h.messenger.calls.length;
+    await h.clock.advance(60_000);
+    expect(h.messenger.calls.length).toBe(callsAtHalt);
+    expect(callsAtHalt).toBeLessThanOrEqual(3);
+  });
+
+  it('pauses a campaign whose sends mostly fail (error budget), leaving the rest queued', async () => {
+    const h = harness();
+    h.messenger.answer = () => metaError(131026);
+    const numbers = Array.from({ length: 200 }, (_, i) => number(i));
+    h.pipeline.addCampaign(h.campaign('c1', numbers));
+    await h.clock.advance(10_000);
+
+    expect(h.halts).toEqual([{ campaignId: 'c1', reason: expect.objectContaining({ code: 'error_budget' }) }]);
+    const counts = h.store.countByStatus('c1');
+    expect(counts.failed).toBeGreaterThanOrEqual(20);
+    expect(counts.failed).toBeLessThan(40);
+    expect(counts.queued).toBe(200 - counts.failed);
+    expect(h.messenger.calls).toHaveLength(counts.failed);
+  });
+
+  it('does not pause a campaign where only a few sends fail', async () => {
+    const h = harness();
+    let n = 0;
+    h.messenger.answer = () => (++n % 10 === 0 ? metaError(131026) : { kind: 'accepted', wamid: '' });
+    h.pipeline.addCampaign(h.campaign('c1', Array.from({ length: 200 }, (_, i) => number(i))));
+    await h.clock.advance(10_000);
+
+    expect(h.halts).toEqual([]);
+    expect(h.store.countByStatus('c1')).toMatchObject({ sent: 180, failed: 20, queued: 0 });
+  });
+
+  it('leaves a row `sending` when the send got no answer, and never sends it again', async () => {
+    const h = harness();
+    h.messenger.answer = (request) => (request.to === number(1) ? { kind: 'no_answer', reason: 'timeout' } : { kind: 'accepted', wamid: '' });
+    h.pipeline.addCampaign(h.campaign('c1', [number(1), number(2)]));
+    await h.clock.advance(120_000);
+
+    expect(h.statusOf('c1', number(1)).status).toBe('sending');
+    expect(h.messenger.callsTo(number(1))).toHaveLength(1);
+    expect(h.statusOf('c1', number(2)).status).toBe('sent');
+  });
+
+  it('sends again a row whose request never left (not_sent)', async () => {
+    const h = harness();
+    let refused = 0;
+    h.messenger.answer = () => (refused++ < 1 ? { kind: 'not_sent', reason: 'ECONNREFUSED' } : { kind: 'accepted', wamid: '' });
+    h.pipeline.addCampaign(h.campaign('c1', [number(1)]));
+    await h.clock.advance(500);
+    expect(h.statusOf('c1', number(1))).toMatchObject({ status: 'queued', error: { code: 'network' } });
+
+    await h.clock.advance(60_000);
+    const calls = h.messenger.callsTo(number(1));
+    expect(calls).toHaveLength(2);
+    expect((calls[1] as Call).atMs - (calls[0] as Call).atMs).toBeGreaterThanOrEqual(1000);
+    expect(h.statusOf('c1', number(1)).status).toBe('sent');
+  });
+
+  it('stops at the daily limit of unique recipients, reports waiting, and resumes when 24 h have passed', async () => {
+    const h = harness({ dailyLimit: 5 });
+    const numbers = Array.from({ length: 8 }, (_, i) => number(i));
+    h.pipeline.addCampaign(h.campaign('c1', numbers));
+    await h.clock.advance(10_000);
+
+    expect(h.messenger.calls).toHaveLength(5);
+    expect(h.waits).toHaveLength(1);
+    expect(h.waits[0]).toMatchObject({ campaignId: 'c1', reason: { code: 'daily_limit' } });
+    expect(h.store.countByStatus('c1')).toMatchObject({ sent: 5, queued: 3 });
+
+    await h.clock.advance(23 * 3600_000);
+    expect(h.messenger.calls).toHaveLength(5);
+
+    await h.clock.advance(3600_000);
+    expect(h.messenger.calls).toHaveLength(8);
+    expect(h.waits.at(-1)).toEqual({ campaignId: 'c1', reason: null });
+    expect(h.store.countByStatus('c1')).toMatchObject({ sent: 8, queued: 0 });
+    const firstResend = (h.messenger.calls[5] as Call).atMs - (h.messenger.calls[0] as Call).atMs;
+    expect(firstResend).toBeGreaterThanOrEqual(24 * 3600_000);
+  });
+
+  it('spaces messages to the same recipient across two campaigns by 6 s, without holding others back', async () => {
+    const h = harness();
+    const shared = number(1);
+    h.pipeline.addCampaign(h.campaign('c1', [shared]));
+    h.pipeline.addCampaign(h.campaign('c2', [shared, number(2)]));
+    await h.clock.advance(20_000);
+
+    const times = h.messenger.callsTo(shared).map((c) => c.atMs);
+    expect(times).toHaveLength(2);
+    expect((times[1] as number) - (times[0] as number)).toBeGreaterThanOrEqual(6000);
+    expect(h.messenger.callsTo(number(2))[0]?.atMs).toBeLessThan((times[0] as number) + 1000);
+    expect(h.statusOf('c1', shared).status).toBe('sent');
+    expect(h.statusOf('c2', shared).status).toBe('sent');
+  });
+
+  it('marks rows of numbers that opted out since intake as skipped, never sending them', async () => {
+    const h = harness();
+    const campaign = h.campaign('c1', [number(1), number(2)]);
+    h.store.db.prepare('INSERT INTO suppressions(account_id, to_e164, source, created_at) VALUES (?, ?, ?, ?)')
+      .run(ACCOUNT_ID, number(1), 'test', h.clock.now());
+    h.pipeline.addCampaign(campaign);
+    await h.clock.advance(5000);
+
+    expect(h.statusOf('c1', number(1)).status).toBe('skipped');
+    expect(h.messenger.callsTo(number(1))).toHaveLength(0);
+    expect(h.statusOf('c1', number(2)).status).toBe('sent');
+  });
+});
