@@ -21,8 +21,10 @@ import type { Clock } from './campaigns/clock';
 import type { Account, Logger, TemplateCatalog } from './campaigns/ports';
 import type { Config } from './config';
 import { createApp } from './http/app';
+import { suppressionRoutes } from './http/suppression-routes';
 import { SheetSync } from './sheets/sheet-sync';
 import { CloudApiSimulator, type NumberConfig } from './simulator/cloud-api-simulator';
+import { InboundReplies } from './webhooks/inbound-replies';
 import { WebhookProcessor } from './webhooks/webhook-processor';
 
 export interface ServiceRuntimeOptions {
@@ -101,7 +103,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   };
   const engine = new CampaignEngine(store, messenger, clock, logger, { reconcileAfterMs: config.RECONCILE_AFTER_MS });
   const campaigns = new CampaignService(store, templates, engine, messenger, clock, newId);
-  const webhooks = new WebhookProcessor(store, engine, clock, logger, null);
+  const webhooks = new WebhookProcessor(store, engine, clock, logger, new InboundReplies(store));
 
   // Sandbox accounts send to this simulator, which posts signed webhooks back to this very service over HTTP.
   const sandboxSimulator = new CloudApiSimulator({
@@ -120,6 +122,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
     store, campaigns, webhooks, logger, hashApiKey, webhookUrlFor,
     serviceAccountEmail: sheetWriter?.serviceAccountEmail ?? null,
     sandboxHandler: (req, res) => sandboxSimulator.handle(req, res),
+    extraRoutes: [suppressionRoutes(store, () => clock.now())],
   });
   const server = createServer(app);
   server.keepAliveTimeout = 65_000;

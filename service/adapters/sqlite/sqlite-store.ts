@@ -100,6 +100,13 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
       pendingWebhooks: db.prepare('SELECT id, account_id, body FROM webhook_inbox ORDER BY id LIMIT ?'),
       deleteWebhook: db.prepare('DELETE FROM webhook_inbox WHERE id = ?'),
       isSuppressed: db.prepare('SELECT 1 FROM suppressions WHERE account_id = ? AND to_e164 = ?'),
+      addSuppression: db.prepare(`INSERT INTO suppressions(account_id, to_e164, source, created_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT(account_id, to_e164) DO NOTHING`),
+      removeSuppression: db.prepare('DELETE FROM suppressions WHERE account_id = ? AND to_e164 = ?'),
+      listSuppressions: db.prepare('SELECT to_e164, source, created_at FROM suppressions WHERE account_id = ? ORDER BY created_at DESC'),
+      latestSentTo: db.prepare(`SELECT id, campaign_id, account_id, to_e164, status, wamid FROM messages
+        WHERE account_id = ? AND to_e164 = ? AND sent_at IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT 1`),
+      setReply: db.prepare('UPDATE messages SET reply_text = ?, reply_at = ?, seq = ?, updated_at = ? WHERE id = ?'),
       sheetCampaigns: db.prepare(`SELECT c.id, c.account_id, c.sheet_json, c.sheet_cursor FROM campaigns c
         WHERE c.sheet_json IS NOT NULL AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.seq > c.sheet_cursor)
         LIMIT ?`),
@@ -340,6 +347,33 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
 
   isSuppressed(accountId: string, to: string): boolean {
     return this.statements.isSuppressed.get(accountId, to) !== undefined;
+  }
+
+  addSuppression(accountId: string, to: string, source: string, nowMs: number): void {
+    this.statements.addSuppression.run(accountId, to, source, nowMs);
+  }
+
+  removeSuppression(accountId: string, to: string): boolean {
+    return this.statements.removeSuppression.run(accountId, to).changes > 0;
+  }
+
+  listSuppressions(accountId: string): { to: string; source: string; createdAt: number }[] {
+    return (this.statements.listSuppressions.all(accountId) as Row[]).map((r) => ({
+      to: r.to_e164 as string, source: r.source as string, createdAt: r.created_at as number,
+    }));
+  }
+
+  findLatestSentTo(accountId: string, recipients: readonly string[]): TrackedMessage | null {
+    let best: TrackedMessage | null = null;
+    for (const to of recipients) {
+      const row = this.statements.latestSentTo.get(accountId, to) as Row | undefined;
+      if (row && (!best || (row.id as number) > best.id)) best = toTracked(row);
+    }
+    return best;
+  }
+
+  setReply(messageId: number, text: string, atMs: number, nowMs: number): void {
+    this.statements.setReply.run(text, atMs, this.nextSeq(), nowMs, messageId);
   }
 
   // ---- sheet write-back
