@@ -36,7 +36,8 @@ export interface WebhookStats {
 }
 
 interface PreparedPost {
-  body: string;
+  /** A Buffer rather than a string: undici sends a string body at about three times the CPU cost. */
+  body: Buffer;
   signature: string;
   eventCount: number;
 }
@@ -53,6 +54,9 @@ interface Route {
   retryTimer: NodeJS.Timeout | undefined;
 }
 
+/** Shortest spacing between two drains of due events, in ms. */
+const DUE_TICK_MS = 5;
+
 export class WebhookDispatcher {
   private readonly scheduled = new DelayQueue<WebhookEvent>();
   private readonly routes = new Map<string, Route>();
@@ -60,6 +64,7 @@ export class WebhookDispatcher {
   private readonly options: Required<WebhookDeliveryOptions>;
   private dueTimer: NodeJS.Timeout | undefined;
   private dueTimerAt = Number.POSITIVE_INFINITY;
+  private lastDrainAt = 0;
   private postCounter = 0;
   private isClosed = false;
   private idleWaiters: (() => void)[] = [];
@@ -150,12 +155,17 @@ export class WebhookDispatcher {
   }
 
   private armDueTimer(): void {
-    const dueAt = this.scheduled.peekDueAt();
-    if (dueAt === undefined || dueAt >= this.dueTimerAt) return;
+    const earliest = this.scheduled.peekDueAt();
+    if (earliest === undefined || earliest >= this.dueTimerAt) return;
+    // Drain at most every DUE_TICK_MS: at 10,000 sends/s something is due every millisecond, and one timer
+    // per millisecond costs more than the few ms of extra delay (batches wait batchWindowMs anyway).
+    const dueAt = Math.max(earliest, this.lastDrainAt + DUE_TICK_MS);
+    if (dueAt >= this.dueTimerAt) return;
     clearTimeout(this.dueTimer);
     this.dueTimerAt = dueAt;
     this.dueTimer = setTimeout(() => {
       this.dueTimerAt = Number.POSITIVE_INFINITY;
+      this.lastDrainAt = this.now();
       this.moveDue();
       this.armDueTimer();
     }, Math.max(0, dueAt - this.now()));
@@ -200,7 +210,8 @@ export class WebhookDispatcher {
     route.batch = [];
     const variant = this.postCounter++;
     const body = buildPayload(events, this.targetOf, Math.floor(this.now() / 1000), variant);
-    route.outbox.push({ body, signature: signatureFor(body, route.appSecret, this.options.signatureMode), eventCount: events.length });
+    const signature = signatureFor(body, route.appSecret, this.options.signatureMode);
+    route.outbox.push({ body: Buffer.from(body, 'utf8'), signature, eventCount: events.length });
     this.pump(route);
   }
 
