@@ -1,7 +1,13 @@
 // The simulator's template list (Meta's shape and paging), its `/__sim/` control routes, and mounting the
 // handler under a path prefix inside another server.
 
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { build } from 'esbuild';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloudApiSimulator } from '../../../service/simulator/cloud-api-simulator';
@@ -188,5 +194,31 @@ describe('mounting and control routes', () => {
     const { status, body } = await getJson(`${base}/__sim/stats`, {});
     expect(status).toBe(400);
     expect(body.error.code).toBe(100);
+  });
+});
+
+describe('standalone entry', () => {
+  it('listens on SIMULATOR_PORT, prints its URL as one JSON line and serves the control routes', { timeout: 10_000 }, async () => {
+    sim = new CloudApiSimulator();
+    // Inside the repository, so the bundle's external packages resolve from its node_modules.
+    mkdirSync('node_modules/.cache', { recursive: true });
+    const dir = mkdtempSync(join(process.cwd(), 'node_modules/.cache/simulator-main-'));
+    await build({ entryPoints: ['service/simulator-main.ts'], outfile: join(dir, 'main.js'), bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'warning' });
+    const child = spawn(process.execPath, [join(dir, 'main.js')], { env: { ...process.env, SIMULATOR_PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const exited = once(child, 'exit').then(([code]) => Promise.reject(new Error(`simulator exited with ${String(code)}`)));
+      const [line] = (await Promise.race([once(createInterface({ input: child.stdout! }), 'line'), exited])) as [string];
+      const { url } = JSON.parse(line) as { url: string };
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const register = await fetch(`${url}/__sim/numbers`, { method: 'POST', body: JSON.stringify(number) });
+      expect(register.status).toBe(201);
+      expect((await getJson(`${url}/v23.0/${number.wabaId}/message_templates?limit=1`)).body.data).toHaveLength(1);
+    } finally {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
