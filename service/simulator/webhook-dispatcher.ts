@@ -173,14 +173,20 @@ export class WebhookDispatcher {
   }
 
   private moveDue(): void {
+    // Thousands of events per drain share a handful of numbers: resolve each number's route once.
+    const routeByNumber = new Map<string, Route | undefined>();
     for (const event of this.scheduled.drainDue(this.now())) {
-      const target = this.targetOf(event.phoneNumberId);
-      if (!target) {
+      let route = routeByNumber.get(event.phoneNumberId);
+      if (route === undefined && !routeByNumber.has(event.phoneNumberId)) {
+        const target = this.targetOf(event.phoneNumberId);
+        route = target && this.routeFor(target);
+        routeByNumber.set(event.phoneNumberId, route);
+      }
+      if (!route) {
         // The number was removed: Meta would stop sending for it too.
         this.stats.eventsPending--;
         continue;
       }
-      const route = this.routeFor(target);
       route.batch.push(event);
       if (route.batch.length >= this.options.maxBatchSize) this.closeBatch(route);
       else if (!route.batchTimer) {
