@@ -18,7 +18,7 @@ import { GraphEndpoint } from './adapters/whatsapp-cloud/graph-endpoint';
 import { CampaignEngine } from './campaigns/campaign-engine';
 import { CampaignService } from './campaigns/campaign-service';
 import type { Clock } from './campaigns/clock';
-import type { Account, Logger, TemplateCatalog } from './campaigns/ports';
+import type { Account, Logger } from './campaigns/ports';
 import type { Config } from './config';
 import { createApp } from './http/app';
 import { suppressionRoutes } from './http/suppression-routes';
@@ -78,29 +78,18 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   const store = openStore(config);
 
   let internalUrl = `http://127.0.0.1:${config.PORT}`;
-  const sandboxNumberOf = (phoneNumberId: string): NumberConfig | undefined => {
-    const account = store.findAccountByPhoneNumberId(phoneNumberId);
+  const sandboxNumberOf = (account: Account | null): NumberConfig | undefined => {
     const secrets = account?.isSandbox ? store.getAccountSecrets(account.id) : null;
     if (!account || !secrets) return undefined;
     return {
-      phoneNumberId, wabaId: account.wabaId, accessToken: secrets.accessToken, appSecret: secrets.appSecret,
+      phoneNumberId: account.phoneNumberId, wabaId: account.wabaId, accessToken: secrets.accessToken, appSecret: secrets.appSecret,
       webhookUrl: `${internalUrl}/webhooks/whatsapp/${account.id}`, messagesPerSecond: account.messagesPerSecond,
     };
   };
   const webhookUrlFor = (accountId: string): string => `${config.publicUrl}/webhooks/whatsapp/${accountId}`;
   const endpoint = new GraphEndpoint(config.GRAPH_API_URL, config.GRAPH_API_VERSION, `${internalUrl}/sandbox/graph`);
   const messenger = new CloudApiMessenger({ endpoint, timeoutMs: config.SEND_TIMEOUT_MS });
-  const cloudTemplates = new CloudTemplateCatalog(endpoint, () => clock.now());
-  // The simulator learns sandbox numbers on their first send; a template list may come first, so register here.
-  const templates: TemplateCatalog = {
-    list: (account, secrets) => {
-      if (account.isSandbox && !sandboxSimulator.getNumber(account.phoneNumberId)) {
-        const config = sandboxNumberOf(account.phoneNumberId);
-        if (config) sandboxSimulator.registerNumber(config);
-      }
-      return cloudTemplates.list(account, secrets);
-    },
-  };
+  const templates = new CloudTemplateCatalog(endpoint, () => clock.now());
   const engine = new CampaignEngine(store, messenger, clock, logger, { reconcileAfterMs: config.RECONCILE_AFTER_MS });
   const campaigns = new CampaignService(store, templates, engine, messenger, clock, newId);
   const webhooks = new WebhookProcessor(store, engine, clock, logger, new InboundReplies(store));
@@ -109,7 +98,8 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   const sandboxSimulator = new CloudApiSimulator({
     basePath: '/sandbox/graph',
     exposeControlRoutes: false,
-    resolveUnknownNumber: (phoneNumberId) => sandboxNumberOf(phoneNumberId),
+    resolveUnknownNumber: (phoneNumberId) => sandboxNumberOf(store.findAccountByPhoneNumberId(phoneNumberId)),
+    resolveUnknownWaba: (wabaId) => sandboxNumberOf(store.findSandboxAccountByWabaId(wabaId)),
   });
 
   const sheetWriter = createSheetWriterFromCredentials(config.GOOGLE_APPLICATION_CREDENTIALS,

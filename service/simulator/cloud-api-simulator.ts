@@ -53,6 +53,8 @@ export interface CloudApiSimulatorOptions {
   numbers?: NumberConfig[];
   /** Called for a phone number id that is not registered; a returned config is registered and used. */
   resolveUnknownNumber?: (phoneNumberId: string) => NumberConfig | undefined;
+  /** The same for a template list asked for a WABA with no registered number (a list may come before any send). */
+  resolveUnknownWaba?: (wabaId: string) => NumberConfig | undefined;
   /** Timing of statuses and replies after acceptance. */
   delays?: OutcomeDelays;
   /** Outcome rates for recipients outside the fixed rules (see `planOutcome`). */
@@ -343,6 +345,10 @@ export class CloudApiSimulator {
     return state;
   }
 
+  private tokensOfWaba(wabaId: string): string[] {
+    return [...this.numbers.values()].filter((n) => n.config.wabaId === wabaId).map((n) => n.authorization);
+  }
+
   private targetOf(phoneNumberId: string): WebhookTarget | undefined {
     return this.numbers.get(phoneNumberId)?.config;
   }
@@ -463,7 +469,12 @@ export class CloudApiSimulator {
 
   private handleTemplateList(req: IncomingMessage, res: ServerResponse, wabaId: string, version: string | undefined, query: URLSearchParams): void {
     req.resume();
-    const tokens = [...this.numbers.values()].filter((n) => n.config.wabaId === wabaId).map((n) => n.authorization);
+    let tokens = this.tokensOfWaba(wabaId);
+    if (tokens.length === 0) {
+      const config = this.options.resolveUnknownWaba?.(wabaId);
+      if (config?.wabaId === wabaId) this.registerNumber(config);
+      tokens = this.tokensOfWaba(wabaId);
+    }
     if (tokens.length === 0) return this.fail(res, unknownObject(wabaId));
     if (!tokens.includes(req.headers.authorization ?? '')) return this.fail(res, invalidToken(req.headers.authorization));
     const limitParam = query.get('limit');

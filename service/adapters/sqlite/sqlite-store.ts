@@ -54,6 +54,7 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
       accountById: db.prepare('SELECT * FROM accounts WHERE id = ?'),
       accountByKey: db.prepare('SELECT * FROM accounts WHERE api_key_hash = ?'),
       accountByPhone: db.prepare('SELECT * FROM accounts WHERE phone_number_id = ?'),
+      sandboxAccountByWaba: db.prepare('SELECT * FROM accounts WHERE waba_id = ? AND is_sandbox = 1 LIMIT 1'),
       campaignById: db.prepare('SELECT * FROM campaigns WHERE id = ?'),
       campaignByAccount: db.prepare('SELECT * FROM campaigns WHERE id = ? AND account_id = ?'),
       keyExists: db.prepare('SELECT 1 FROM messages WHERE campaign_id = ? AND row_key = ?'),
@@ -158,6 +159,12 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
 
   findAccountByPhoneNumberId(phoneNumberId: string): Account | null {
     const row = this.statements.accountByPhone.get(phoneNumberId) as Row | undefined;
+    return row ? toAccount(row) : null;
+  }
+
+  /** Sandbox WABA ids are generated per account, so at most one account holds each. */
+  findSandboxAccountByWabaId(wabaId: string): Account | null {
+    const row = this.statements.sandboxAccountByWaba.get(wabaId) as Row | undefined;
     return row ? toAccount(row) : null;
   }
 
@@ -281,26 +288,26 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
   }
 
   markUnsettledUnknown(beforeMs: number, nowMs: number): number {
-    return this.transaction(() => {
-      const ids = this.statements.unsettled.all(beforeMs) as { id: number }[];
-      for (const { id } of ids) this.statements.markUnknown.run(this.nextSeq(), nowMs, id);
-      return ids.length;
-    });
+    return this.moveRows(() => this.statements.unsettled.all(beforeMs), this.statements.markUnknown, nowMs);
   }
 
   cancelQueued(campaignId: string, nowMs: number): number {
-    return this.transaction(() => {
-      const ids = this.statements.cancelQueued.all(campaignId) as { id: number }[];
-      for (const { id } of ids) this.statements.cancelOne.run(this.nextSeq(), nowMs, id);
-      return ids.length;
-    });
+    return this.moveRows(() => this.statements.cancelQueued.all(campaignId), this.statements.cancelOne, nowMs);
   }
 
   requeueUnknown(campaignId: string, nowMs: number): number {
+    return this.moveRows(() => this.statements.unknownOfCampaign.all(campaignId), this.statements.requeueOne, nowMs);
+  }
+
+  /**
+   * Selects rows and runs `update(seq, nowMs, id)` on each, in one transaction. Row by row, because every changed row
+   * needs its own `seq` for the changes feed.
+   */
+  private moveRows(select: () => unknown[], update: Database.Statement, nowMs: number): number {
     return this.transaction(() => {
-      const ids = this.statements.unknownOfCampaign.all(campaignId) as { id: number }[];
-      for (const { id } of ids) this.statements.requeueOne.run(this.nextSeq(), nowMs, id);
-      return ids.length;
+      const selected = select() as { id: number }[];
+      for (const { id } of selected) update.run(this.nextSeq(), nowMs, id);
+      return selected.length;
     });
   }
 

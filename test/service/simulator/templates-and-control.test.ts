@@ -222,3 +222,29 @@ describe('standalone entry', () => {
     }
   });
 });
+
+describe('template list for a WABA with no registered number', () => {
+  it('registers the number the resolver names, and refuses a WABA the resolver does not know', async () => {
+    const asked: string[] = [];
+    const simulator = new CloudApiSimulator({
+      resolveUnknownWaba: (wabaId) => {
+        asked.push(wabaId);
+        return wabaId === 'waba-lazy'
+          ? { phoneNumberId: 'pn-lazy', wabaId, accessToken: 'tok-lazy', appSecret: 's', webhookUrl: 'http://127.0.0.1:9/none' }
+          : undefined;
+      },
+    });
+    const url = await simulator.listen(0);
+    try {
+      const known = await fetch(`${url}/v23.0/waba-lazy/message_templates`, { headers: { authorization: 'Bearer tok-lazy' } });
+      expect(known.status).toBe(200);
+      expect(((await known.json()) as { data: unknown[] }).data.length).toBeGreaterThan(0);
+      expect(simulator.getNumber('pn-lazy')?.wabaId).toBe('waba-lazy');
+      const unknown = await fetch(`${url}/v23.0/waba-other/message_templates`, { headers: { authorization: 'Bearer tok-lazy' } });
+      expect(unknown.status).toBe(400);
+      expect(asked).toEqual(['waba-lazy', 'waba-other']);
+    } finally {
+      await simulator.close();
+    }
+  });
+});
