@@ -200,8 +200,7 @@ export class CampaignService {
     const campaign = this.getCampaign(account, id);
     const count = this.store.requeueUnknown(campaign.id, this.clock.now());
     if (campaign.state === 'finished' && count > 0) {
-      this.store.updateCampaignState(campaign.id, 'running', null, this.clock.now());
-      this.engine.campaignChanged(campaign.id);
+      this.moveTo(campaign, assertTransition(campaign.state, 'reopen'));
     } else {
       this.engine.rowsRequeued(campaign.id);
     }

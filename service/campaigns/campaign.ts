@@ -4,7 +4,7 @@ import { AppError } from '../errors';
 
 export type CampaignState = 'draft' | 'scheduled' | 'running' | 'paused' | 'cancelled' | 'finished';
 
-export type CampaignCommand = 'start' | 'pause' | 'resume' | 'cancel' | 'due' | 'finish';
+export type CampaignCommand = 'start' | 'pause' | 'resume' | 'cancel' | 'due' | 'finish' | 'reopen';
 
 /** Why a running campaign is not sending right now, or why it was paused. Shown to the marketer as is. */
 export interface StateReason {
@@ -20,6 +20,8 @@ const TRANSITIONS: Readonly<Record<CampaignCommand, Partial<Record<CampaignState
   resume: { paused: 'running' },
   cancel: { draft: 'cancelled', scheduled: 'cancelled', running: 'cancelled', paused: 'cancelled' },
   finish: { running: 'finished' },
+  // The marketer asked to send `unknown` rows again after the campaign had finished.
+  reopen: { finished: 'running' },
 };
 
 /** The state `command` moves a campaign in `from` to, or an AppError('campaign_state') when it cannot. */

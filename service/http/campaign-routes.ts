@@ -24,7 +24,7 @@ export function campaignRoutes(campaigns: CampaignService): Router {
       defaultCountry: body.defaultCountry?.toUpperCase() ?? null,
       sheet: body.sheet ?? null,
     });
-    res.status(201).json({ ...presentCampaign(campaign), id: campaign.id, state: campaign.state });
+    res.status(201).json(presentCampaign(campaign));
   });
 
   router.get('/campaigns', (req, res) => {
