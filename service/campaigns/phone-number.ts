@@ -6,8 +6,8 @@ export type PhoneResult = { ok: true; e164: string } | { ok: false; message: str
 
 /**
  * Normalises `raw` (spaces, dashes, dots, parentheses, a leading 00 or +) to E.164 using `defaultCountry`
- * (ISO 3166 alpha-2) for numbers typed without a country code. Spreadsheets often turn numbers into floats
- * (`9.19876543210E+11`) or strip the `+`; both are handled. Never throws.
+ * (ISO 3166 alpha-2) for numbers typed without a country code. A sheet cell may arrive as a JS number
+ * (a whole number is read as its digits) or with the `+` stripped; both are handled. Never throws.
  */
 export function normalisePhoneNumber(raw: unknown, defaultCountry: string | null): PhoneResult {
   if (typeof raw === 'number') raw = Number.isInteger(raw) ? String(raw) : '';
