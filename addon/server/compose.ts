@@ -93,7 +93,7 @@ export function previewSend(ss: Spreadsheet, config: ComposeConfig): PreviewView
   return { ...summarisePreview(answers.flatMap((a) => a.rows), suppressed), selectedRows: rows.length };
 }
 
-/** Sends the template to `to` (the marketer's own number) with the first selected row's values. */
+/** Sends the template to `to` (the marketer's own number) with the first selected row's values (else the first row's). */
 export function sendTest(ss: Spreadsheet, config: ComposeConfig, to: string): TestSendResult {
   if (to.trim() === '') throw new AddonError('invalid_input', 'Enter your own WhatsApp number for the test message.');
   const client = requireClient();
@@ -101,7 +101,9 @@ export function sendTest(ss: Spreadsheet, config: ComposeConfig, to: string): Te
   const table = readTable(sheetByName(ss, config.sheetName));
   const problems = findMappingProblems(config, template, table.headers);
   if (problems.length > 0) throw new AddonError('template_mismatch', problems.join(' '));
-  const rows = selectedRows(ss, table, { ...config, selection: 'all' });
+  // A row the marketer did not select stays in the sheet; with nothing selected yet, the first row stands in.
+  const selected = selectedRows(ss, table, config);
+  const rows = selected.length > 0 ? selected : selectedRows(ss, table, { ...config, selection: 'all' });
   const row = rows.length > 0 ? table.rows[rows[0]!]! : [];
   const upload = buildRowUpload(row, 'test', headerIndex(table.headers), config);
   return client.testSend({
