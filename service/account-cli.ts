@@ -1,7 +1,9 @@
 // `npm run account -- create ...`: makes accounts from the command line (API.md). Prints one JSON line on stdout;
 // the API key appears there once and only its hash is stored.
 import { parseArgs } from 'node:util';
+import { SqlitePrivacyStore } from './adapters/sqlite/sqlite-privacy-store';
 import { SystemClock } from './adapters/system/system-clock';
+import { assertRetentionDays } from './accounts/account-registry';
 import { loadConfig } from './config';
 import { isAppError } from './errors';
 import { accountFactory, openStore } from './service-runtime';
@@ -10,6 +12,8 @@ const USAGE = `Usage:
   npm run account -- create --name "Acme" --sandbox
   npm run account -- create --name "Acme" --phone-number-id ID --waba-id ID --access-token TOKEN \\
       --app-secret SECRET --verify-token TOKEN [--mps 80] [--daily-limit 250|unlimited] [--default-country IN]
+      [--retention-days 30]
+  npm run account -- set-retention --account ID --retention-days N
   npm run account -- list`;
 
 function fail(message: string): never {
@@ -23,9 +27,15 @@ function main(): void {
   if (command === 'list') {
     const store = openStore(config);
     for (const a of store.listAccounts()) {
-      console.log(JSON.stringify({ accountId: a.id, name: a.name, sandbox: a.isSandbox, phoneNumberId: a.phoneNumberId }));
+      console.log(JSON.stringify({
+        accountId: a.id, name: a.name, sandbox: a.isSandbox, phoneNumberId: a.phoneNumberId, retentionDays: a.retentionDays,
+      }));
     }
     store.close();
+    return;
+  }
+  if (command === 'set-retention') {
+    setRetention(config, rest);
     return;
   }
   if (command !== 'create') fail(USAGE);
@@ -71,6 +81,30 @@ function main(): void {
       fail('An account already uses this phone number id.');
     }
     throw error;
+  } finally {
+    store.close();
+  }
+}
+
+/** Changes how long an existing account keeps message content; the next retention pass applies it. */
+function setRetention(config: ReturnType<typeof loadConfig>, args: string[]): void {
+  const { values } = parseArgs({
+    args,
+    options: { account: { type: 'string' }, 'retention-days': { type: 'string' } },
+    strict: true,
+  });
+  if (!values.account || values['retention-days'] === undefined) fail(`--account and --retention-days are required.\n${USAGE}`);
+  const days = Number(values['retention-days']);
+  try {
+    assertRetentionDays(days);
+  } catch (error) {
+    if (isAppError(error)) fail(error.message);
+    throw error;
+  }
+  const store = openStore(config);
+  try {
+    if (!new SqlitePrivacyStore(store.db).setRetentionDays(values.account, days)) fail(`No account ${values.account}.`);
+    console.log(JSON.stringify({ accountId: values.account, retentionDays: days }));
   } finally {
     store.close();
   }

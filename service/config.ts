@@ -13,6 +13,9 @@ const schema = z.object({
   RECONCILE_AFTER_MS: z.coerce.number().int().min(1000).default(10 * 60 * 1000),
   /** How long to wait for the Cloud API's answer to one send. */
   SEND_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Sustained /v1 requests per second per account, and the burst allowed on top (token bucket). */
+  RATE_LIMIT_PER_SECOND: z.coerce.number().positive().default(20),
+  RATE_LIMIT_BURST: z.coerce.number().int().min(1).default(100),
   GOOGLE_APPLICATION_CREDENTIALS: z.string().optional(),
   /** Sheets API base URL (tests point it at a local fake). */
   SHEETS_API_URL: z.string().url().optional(),

@@ -8,6 +8,7 @@ import { createAccount, type NewAccountInput } from './accounts/account-registry
 import { generateApiKey, hashApiKey, randomToken } from './adapters/crypto/api-keys';
 import { SecretBox } from './adapters/crypto/secret-box';
 import { createSheetWriterFromCredentials } from './adapters/google-sheets/service-account';
+import { SqlitePrivacyStore } from './adapters/sqlite/sqlite-privacy-store';
 import { SqliteStore } from './adapters/sqlite/sqlite-store';
 import { acquireProcessLock, ensureDataDir, loadOrCreateSecretKey } from './adapters/system/data-dir';
 import { createLogger } from './adapters/system/pino-logger';
@@ -21,7 +22,12 @@ import type { Clock } from './campaigns/clock';
 import type { Account, Logger } from './campaigns/ports';
 import type { Config } from './config';
 import { createApp } from './http/app';
+import { privacyRoutes } from './http/privacy-routes';
+import { AccountRateLimiter } from './http/rate-limit';
 import { suppressionRoutes } from './http/suppression-routes';
+import { AccountErasure } from './privacy/account-erasure';
+import { ContactErasure } from './privacy/contact-erasure';
+import { RetentionJob } from './privacy/retention-job';
 import { SheetSync } from './sheets/sheet-sync';
 import { CloudApiSimulator, type NumberConfig } from './simulator/cloud-api-simulator';
 import { InboundReplies } from './webhooks/inbound-replies';
@@ -108,11 +114,30 @@ export async function startService(config: Config, options: ServiceRuntimeOption
     ? new SheetSync({ store, writer: sheetWriter, clock, onError: (error) => logger.error({ error: String(error) }, 'sheet write-back') })
     : null;
 
+  // Retention, export and erasure share the store's connection; secure_delete is on for it from here.
+  const privacy = new SqlitePrivacyStore(store.db);
+  const retention = new RetentionJob(privacy, clock, logger);
+  const rateLimiter = new AccountRateLimiter(
+    { ratePerSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST }, () => clock.now());
+  const accountErasure = new AccountErasure({
+    store: privacy, campaigns, engine, clock,
+    forget: [
+      (account) => webhooks.forget(account.id),
+      (account) => templates.invalidate(account.id),
+      (account) => rateLimiter.forget(account.id),
+      (account) => account.isSandbox && sandboxSimulator.removeNumber(account.phoneNumberId),
+    ],
+  });
+
   const app = createApp({
     store, campaigns, webhooks, logger, hashApiKey, webhookUrlFor,
     serviceAccountEmail: sheetWriter?.serviceAccountEmail ?? null,
     sandboxHandler: (req, res) => sandboxSimulator.handle(req, res),
-    extraRoutes: [suppressionRoutes(store, () => clock.now())],
+    extraRoutes: [
+      suppressionRoutes(store, () => clock.now()),
+      privacyRoutes({ exports: privacy, accountErasure, contactErasure: new ContactErasure(privacy), now: () => clock.now(), logger }),
+    ],
+    rateLimit: rateLimiter.middleware(),
   });
   const server = createServer(app);
   server.keepAliveTimeout = 65_000;
@@ -127,6 +152,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   engine.start();
   webhooks.requestDrain();
   sheetSync?.start();
+  retention.start();
   const makeAccount = accountFactory(store, clock);
 
   return {
@@ -141,6 +167,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
     },
     async stop() {
       await sheetSync?.stop();
+      await retention.stop();
       await engine.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();

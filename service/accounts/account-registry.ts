@@ -28,6 +28,16 @@ export interface AccountFactoryDeps {
   now(): number;
 }
 
+/** Longest retention an account may ask for: ten years. */
+export const MAX_RETENTION_DAYS = 3650;
+
+/** Throws AppError('bad_request') unless `days` is a whole number of days from 1 to MAX_RETENTION_DAYS. */
+export function assertRetentionDays(days: number): void {
+  if (!Number.isInteger(days) || days < 1 || days > MAX_RETENTION_DAYS) {
+    throw new AppError('bad_request', `Retention must be a whole number of days from 1 to ${MAX_RETENTION_DAYS}.`);
+  }
+}
+
 /** Meta's messaging limit tiers (CLOUD_API.md 3.3); null is unlimited. */
 export const DAILY_LIMIT_TIERS = [250, 2000, 10000, 100000] as const;
 
@@ -45,6 +55,8 @@ export function createAccount(deps: AccountFactoryDeps, input: NewAccountInput):
   if (defaultCountry && !isKnownCountry(defaultCountry)) {
     throw new AppError('bad_request', `"${input.defaultCountry}" is not a two-letter country code.`);
   }
+  const retentionDays = input.retentionDays ?? 30;
+  assertRetentionDays(retentionDays);
   let secrets: AccountSecrets;
   let phoneNumberId: string;
   let wabaId: string;
@@ -68,7 +80,7 @@ export function createAccount(deps: AccountFactoryDeps, input: NewAccountInput):
     messagesPerSecond: mps,
     dailyLimit,
     defaultCountry,
-    retentionDays: input.retentionDays ?? 30,
+    retentionDays,
     optOutWords: [],
     createdAt: deps.now(),
   };

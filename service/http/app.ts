@@ -26,6 +26,8 @@ export interface AppDeps {
   sandboxHandler?: RequestHandler;
   /** Extra authenticated /v1 routes (suppressions, export, erasure). */
   extraRoutes?: Router[];
+  /** Per-account request limit, run after auth and before the body is parsed. */
+  rateLimit?: RequestHandler;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -42,6 +44,7 @@ export function createApp(deps: AppDeps): Express {
 
   const v1 = Router();
   v1.use(requireApiKey(deps.store, deps.hashApiKey));
+  if (deps.rateLimit) v1.use(deps.rateLimit);
   v1.use(express.json({ limit: API_BODY_LIMIT, type: () => true }));
   v1.get('/account', (req, res) => {
     const account = accountOf(req);

@@ -101,6 +101,8 @@ export interface AccountResponse {
   messagesPerSecond: number;
   dailyLimit: number | null;
   defaultCountry: string | null;
+  /** Days message content (parameters, replies) is kept before it is purged. */
+  retentionDays: number;
   webhookUrl: string;
   serviceAccountEmail: string | null;
 }

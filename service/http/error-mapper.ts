@@ -11,7 +11,7 @@ const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   campaign_state: 409,
   payload_too_large: 413,
   rate_limited: 429,
-  invalid_phone: 422,
+  invalid_phone: 400,
   duplicate_recipient: 422,
   template_params: 422,
   template_not_found: 422,

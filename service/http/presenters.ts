@@ -15,6 +15,7 @@ export function presentAccount(account: Account, webhookUrl: string, serviceAcco
     messagesPerSecond: account.messagesPerSecond,
     dailyLimit: account.dailyLimit,
     defaultCountry: account.defaultCountry,
+    retentionDays: account.retentionDays,
     webhookUrl,
     serviceAccountEmail,
   };

@@ -1,0 +1,292 @@
+// Retention, export and erasure over the same better-sqlite3 database as SqliteStore. Deletes are done with
+// secure_delete on, and flushed out of the write-ahead log, so erased bytes do not linger in the files.
+import Database from 'better-sqlite3';
+import type { CampaignState } from '../../campaigns/campaign';
+import type { MessageStatus } from '../../campaigns/message-status';
+import type { Account, Campaign } from '../../campaigns/ports';
+import type {
+  AccountErasureCounts, AccountExportSource, AccountSnapshot, ContactErasureCounts, ContentPurgeResult, ErasureStore,
+  ExportedMessage, ExportedSuppression, ExportedWebhook, RetentionPolicy, RetentionStore,
+} from '../../privacy/privacy-ports';
+
+type Row = Record<string, unknown>;
+
+/**
+ * How far each campaign's messages have been walked for retention, in the campaign's change order (`seq`). A row
+ * that changes later gets a higher seq and is walked again, so the mark never hides content that is still due.
+ */
+export const PRIVACY_SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS retention_marks (
+  campaign_id TEXT PRIMARY KEY REFERENCES campaigns(id) ON DELETE CASCADE,
+  walked_through_seq INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+/** Rows read per statement while walking a campaign for retention. */
+const WALK_PAGE_ROWS = 500;
+
+export class SqlitePrivacyStore implements RetentionStore, ErasureStore, AccountExportSource {
+  private readonly statements: ReturnType<SqlitePrivacyStore['prepare']>;
+
+  /**
+   * Works on `db`, the connection SqliteStore opened, and turns on `secure_delete` for it: every delete and
+   * every shrinking update from then on overwrites the freed bytes with zeros (SQLite's own cost: freed pages
+   * are written once more).
+   */
+  constructor(private readonly db: Database.Database) {
+    db.pragma('secure_delete = ON');
+    db.exec(PRIVACY_SCHEMA_SQL);
+    this.statements = this.prepare();
+  }
+
+  private prepare() {
+    const db = this.db;
+    const accountMessages = 'SELECT id FROM campaigns WHERE account_id = ?';
+    return {
+      policies: db.prepare('SELECT id, retention_days FROM accounts ORDER BY created_at'),
+      setRetention: db.prepare('UPDATE accounts SET retention_days = ? WHERE id = ?'),
+      oldCampaigns: db.prepare(`SELECT c.id, COALESCE(r.walked_through_seq, 0) AS mark FROM campaigns c
+        LEFT JOIN retention_marks r ON r.campaign_id = c.id
+        WHERE c.account_id = ? AND c.created_at < ? ORDER BY c.created_at, c.id`),
+      // Served by messages_changes (campaign_id, seq).
+      walk: db.prepare(`SELECT id, seq, status, MAX(updated_at, COALESCE(reply_at, 0)) AS last_at,
+        (params_json IS NOT NULL OR header_media_json IS NOT NULL OR reply_text IS NOT NULL) AS has_content
+        FROM messages WHERE campaign_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
+      purgeOne: db.prepare('UPDATE messages SET params_json = NULL, header_media_json = NULL, reply_text = NULL WHERE id = ?'),
+      saveMark: db.prepare(`INSERT INTO retention_marks(campaign_id, walked_through_seq) VALUES (?, ?)
+        ON CONFLICT(campaign_id) DO UPDATE SET walked_through_seq = excluded.walked_through_seq`),
+      staleWebhooks: db.prepare('DELETE FROM webhook_inbox WHERE account_id = ? AND received_at < ?'),
+      deleteMessagesBatch: db.prepare(`DELETE FROM messages WHERE id IN (SELECT m.id FROM campaigns c
+        JOIN messages m ON m.campaign_id = c.id WHERE c.account_id = ? LIMIT ?)`),
+      deleteAccountMessages: db.prepare(`DELETE FROM messages WHERE campaign_id IN (${accountMessages})`),
+      deleteCampaigns: db.prepare('DELETE FROM campaigns WHERE account_id = ?'),
+      deleteSuppressions: db.prepare('DELETE FROM suppressions WHERE account_id = ?'),
+      deleteWebhooks: db.prepare('DELETE FROM webhook_inbox WHERE account_id = ?'),
+      deleteAccount: db.prepare('DELETE FROM accounts WHERE id = ?'),
+      contactReplies: db.prepare(`SELECT COUNT(*) AS n FROM messages
+        WHERE campaign_id IN (${accountMessages}) AND to_e164 = ? AND reply_at IS NOT NULL`),
+      deleteContactMessages: db.prepare(`DELETE FROM messages WHERE campaign_id IN (${accountMessages}) AND to_e164 = ?`),
+      isSuppressed: db.prepare('SELECT 1 FROM suppressions WHERE account_id = ? AND to_e164 = ?'),
+    };
+  }
+
+  // ---- retention
+
+  listRetentionPolicies(): RetentionPolicy[] {
+    return (this.statements.policies.all() as Row[]).map((r) => ({
+      accountId: r.id as string, retentionDays: r.retention_days as number,
+    }));
+  }
+
+  /** Sets how many days the account keeps message content; false when there is no such account. */
+  setRetentionDays(accountId: string, days: number): boolean {
+    return this.statements.setRetention.run(days, accountId).changes > 0;
+  }
+
+  purgeMessageContent(accountId: string, cutoffMs: number, maxRows: number): ContentPurgeResult {
+    const s = this.statements;
+    return this.inTransaction(() => {
+      let budget = maxRows;
+      let purged = 0;
+      // A message cannot have changed before its campaign existed, so younger campaigns are not walked at all.
+      for (const campaign of s.oldCampaigns.all(accountId, cutoffMs) as { id: string; mark: number }[]) {
+        let mark = campaign.mark;
+        let isCampaignDone = false;
+        while (!isCampaignDone && budget > 0) {
+          const page = Math.min(budget, WALK_PAGE_ROWS);
+          const rows = s.walk.all(campaign.id, mark, page) as
+            { id: number; seq: number; status: MessageStatus; last_at: number; has_content: number }[];
+          for (const row of rows) {
+            // Rows come in change order, which is time order: the first recent one ends the walk for now.
+            if (row.last_at >= cutoffMs) {
+              isCampaignDone = true;
+              break;
+            }
+            if (row.has_content && row.status !== 'queued' && row.status !== 'sending') {
+              s.purgeOne.run(row.id);
+              purged++;
+            }
+            mark = row.seq;
+            budget--;
+          }
+          if (rows.length < page) isCampaignDone = true;
+        }
+        if (mark !== campaign.mark) s.saveMark.run(campaign.id, mark);
+        if (!isCampaignDone) return { purged, isDone: false };
+      }
+      return { purged, isDone: true };
+    });
+  }
+
+  deleteStaleWebhooks(accountId: string, cutoffMs: number): number {
+    return this.statements.staleWebhooks.run(accountId, cutoffMs).changes;
+  }
+
+  /**
+   * Checkpoints the write-ahead log and truncates it, so the pre-delete page images it held are gone from disk.
+   * Does not wait: with busy_timeout 0 a checkpoint blocked by a reader (an export in progress) does what it can
+   * and the next flush finishes it. Returns whether the log was emptied.
+   */
+  flushDeleted(): boolean {
+    const busyTimeoutMs = this.db.pragma('busy_timeout', { simple: true }) as number;
+    this.db.pragma('busy_timeout = 0');
+    try {
+      const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      return result?.busy === 0;
+    } finally {
+      this.db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    }
+  }
+
+  // ---- erasure
+
+  deleteAccountMessages(accountId: string, limit: number): number {
+    return this.statements.deleteMessagesBatch.run(accountId, limit).changes;
+  }
+
+  deleteAccount(accountId: string): AccountErasureCounts {
+    const s = this.statements;
+    return this.inTransaction(() => {
+      const messages = s.deleteAccountMessages.run(accountId).changes;
+      const campaigns = s.deleteCampaigns.run(accountId).changes;
+      const suppressions = s.deleteSuppressions.run(accountId).changes;
+      const webhooks = s.deleteWebhooks.run(accountId).changes;
+      // The secrets (sealed tokens, the API key's hash) live on the account row itself.
+      s.deleteAccount.run(accountId);
+      return { campaigns, messages, suppressions, webhooks };
+    });
+  }
+
+  deleteContact(accountId: string, to: string): ContactErasureCounts {
+    const s = this.statements;
+    return this.inTransaction(() => {
+      const replies = (s.contactReplies.get(accountId, to) as { n: number }).n;
+      const messages = s.deleteContactMessages.run(accountId, to).changes;
+      // The suppression row is kept as it is: the number, how it opted out and when. It holds nothing else.
+      const isStillSuppressed = s.isSuppressed.get(accountId, to) !== undefined;
+      return { messages, replies, isStillSuppressed };
+    });
+  }
+
+  // ---- export
+
+  /**
+   * Opens a second, read-only connection in one read transaction: the export sees one consistent moment, and
+   * however slowly its reader drains the rows, the main connection keeps writing (WAL readers do not block it).
+   */
+  openSnapshot(accountId: string): AccountSnapshot | null {
+    if (this.db.memory) throw new Error('An export needs a database file (it reads on a second connection).');
+    const reader = new Database(this.db.name, { readonly: true, fileMustExist: true });
+    reader.exec('BEGIN');
+    const accountRow = reader.prepare('SELECT * FROM accounts WHERE id = ?').get(accountId) as Row | undefined;
+    if (!accountRow) {
+      reader.exec('ROLLBACK');
+      reader.close();
+      return null;
+    }
+    const live = new Set<Generator<unknown>>();
+    const track = <T>(make: () => Generator<T>): Generator<T> => {
+      const generator = make();
+      live.add(generator);
+      return generator;
+    };
+    const campaignIds = (): string[] => reader.prepare('SELECT id FROM campaigns WHERE account_id = ? ORDER BY created_at, id')
+      .pluck().all(accountId) as string[];
+    return {
+      account: toAccount(accountRow),
+      campaigns: () => track(function* campaigns() {
+        const rows = reader.prepare('SELECT * FROM campaigns WHERE account_id = ? ORDER BY created_at, id').iterate(accountId);
+        for (const row of rows) yield toCampaign(row as Row);
+      }),
+      messages: () => track(function* messages() {
+        // Per campaign, in key order (messages_by_key): no sort of the whole account in memory.
+        const statement = reader.prepare(`SELECT campaign_id, row_key, to_e164, params_json, header_media_json, status,
+          wamid, error_code, error_message, attempts, sent_at, reply_text, reply_at, updated_at
+          FROM messages WHERE campaign_id = ? ORDER BY row_key`);
+        for (const campaignId of campaignIds()) {
+          for (const row of statement.iterate(campaignId)) yield toExportedMessage(row as Row);
+        }
+      }),
+      suppressions: () => track(function* suppressions() {
+        const rows = reader.prepare('SELECT to_e164, source, created_at FROM suppressions WHERE account_id = ? ORDER BY to_e164')
+          .iterate(accountId);
+        for (const r of rows as Iterable<Row>) {
+          yield { to: r.to_e164 as string, source: r.source as string, createdAt: r.created_at as number } satisfies ExportedSuppression;
+        }
+      }),
+      pendingWebhooks: () => track(function* pendingWebhooks() {
+        const rows = reader.prepare('SELECT body, received_at FROM webhook_inbox WHERE account_id = ? ORDER BY id').iterate(accountId);
+        for (const r of rows as Iterable<Row>) {
+          yield { receivedAt: r.received_at as number, body: (r.body as Buffer).toString('utf8') } satisfies ExportedWebhook;
+        }
+      }),
+      close: () => {
+        if (!reader.open) return;
+        // An abandoned generator still holds its statement open, and a connection with open statements cannot close.
+        for (const generator of live) generator.return(undefined);
+        live.clear();
+        reader.exec('COMMIT');
+        reader.close();
+      },
+    };
+  }
+
+  private inTransaction<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    return this.db.transaction(fn)();
+  }
+}
+
+// The row mappings repeat SqliteStore's private ones: this adapter reads on its own connection.
+
+function toAccount(r: Row): Account {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    isSandbox: r.is_sandbox === 1,
+    phoneNumberId: r.phone_number_id as string,
+    wabaId: r.waba_id as string,
+    messagesPerSecond: r.messages_per_second as number,
+    dailyLimit: (r.daily_limit as number | null) ?? null,
+    defaultCountry: (r.default_country as string | null) ?? null,
+    retentionDays: r.retention_days as number,
+    optOutWords: JSON.parse(r.opt_out_words as string) as string[],
+    createdAt: r.created_at as number,
+  };
+}
+
+function toCampaign(r: Row): Campaign {
+  return {
+    id: r.id as string,
+    accountId: r.account_id as string,
+    name: r.name as string,
+    template: { name: r.template_name as string, language: r.template_language as string },
+    templateDefinition: JSON.parse(r.template_json as string),
+    sendAt: (r.send_at as number | null) ?? null,
+    defaultCountry: (r.default_country as string | null) ?? null,
+    sheet: r.sheet_json ? JSON.parse(r.sheet_json as string) : null,
+    state: r.state as CampaignState,
+    stateReason: r.state_reason_json ? JSON.parse(r.state_reason_json as string) : null,
+    createdAt: r.created_at as number,
+    startedAt: (r.started_at as number | null) ?? null,
+    finishedAt: (r.finished_at as number | null) ?? null,
+  };
+}
+
+function toExportedMessage(r: Row): ExportedMessage {
+  return {
+    campaignId: r.campaign_id as string,
+    key: r.row_key as string,
+    to: r.to_e164 as string,
+    status: r.status as MessageStatus,
+    params: r.params_json ? JSON.parse(r.params_json as string) as Record<string, string> : null,
+    headerMedia: r.header_media_json ? JSON.parse(r.header_media_json as string) : null,
+    wamid: (r.wamid as string | null) ?? null,
+    error: r.error_code ? { code: r.error_code as string, message: (r.error_message as string | null) ?? '' } : null,
+    attempts: r.attempts as number,
+    sentAt: (r.sent_at as number | null) ?? null,
+    reply: r.reply_at !== null && r.reply_at !== undefined
+      ? { text: (r.reply_text as string | null) ?? null, at: r.reply_at as number } : null,
+    updatedAt: r.updated_at as number,
+  };
+}

@@ -1,0 +1,72 @@
+// Erasing an account (right to erasure): stops its sending, then deletes the account and everything it owns.
+// Suppressions go too: with the account gone no campaign can ever send under it again.
+import type { Clock } from '../campaigns/clock';
+import { isTerminal } from '../campaigns/campaign';
+import type { CampaignEngine } from '../campaigns/campaign-engine';
+import type { CampaignService } from '../campaigns/campaign-service';
+import type { Account } from '../campaigns/ports';
+import type { AccountErasureCounts, ErasureStore } from './privacy-ports';
+
+export interface AccountErasureDeps {
+  store: ErasureStore;
+  campaigns: Pick<CampaignService, 'list' | 'cancel'>;
+  engine: Pick<CampaignEngine, 'forgetAccount'>;
+  clock: Clock;
+  /**
+   * Called with the erased account, in the same turn of the event loop as the final delete, so nothing (a webhook,
+   * a cached secret, a rate-limit bucket) can bring the account back between the two.
+   */
+  forget: ReadonlyArray<(account: Account) => void>;
+  /** Messages deleted per step before the final transaction; the event loop runs between steps. */
+  batchRows?: number;
+}
+
+export interface AccountErasureResult extends AccountErasureCounts {
+  /** Campaigns that were still open and were cancelled first. */
+  cancelledCampaigns: number;
+}
+
+export class AccountErasure {
+  private readonly batchRows: number;
+
+  constructor(private readonly deps: AccountErasureDeps) {
+    this.batchRows = deps.batchRows ?? 5000;
+  }
+
+  /**
+   * Cancels the account's open campaigns and waits for sends in flight to settle, then deletes its messages in
+   * steps and finally the account with everything left in one transaction, and flushes the write-ahead log.
+   * Idempotent in effect: a crash part-way leaves an account that a second call finishes erasing.
+   */
+  async erase(account: Account): Promise<AccountErasureResult> {
+    const { store, campaigns, engine } = this.deps;
+    let cancelledCampaigns = 0;
+    for (const campaign of campaigns.list(account)) {
+      if (isTerminal(campaign.state)) continue;
+      campaigns.cancel(account, campaign.id);
+      cancelledCampaigns++;
+    }
+    // The account's sender finishes the sends already handed to the Cloud API and records their outcomes.
+    await engine.forgetAccount(account.id);
+
+    let messages = 0;
+    for (;;) {
+      const deleted = store.deleteAccountMessages(account.id, this.batchRows);
+      messages += deleted;
+      if (deleted < this.batchRows) break;
+      await this.yieldTurn();
+    }
+    const counts = store.deleteAccount(account.id);
+    for (const forget of this.deps.forget) forget(account);
+    store.flushDeleted();
+    // A campaign started while the messages were being deleted may have brought a sender back; it has nothing left.
+    await engine.forgetAccount(account.id);
+    return { ...counts, messages: messages + counts.messages, cancelledCampaigns };
+  }
+
+  private yieldTurn(): Promise<void> {
+    return new Promise((resolve) => {
+      this.deps.clock.setTimer(0, resolve);
+    });
+  }
+}

@@ -1,0 +1,27 @@
+// Erasing one contact from an account: its messages, their parameters and its replies go; an opt-out stays.
+// The number itself is the least an opt-out can keep and still be honoured at intake and at send.
+import { normalisePhoneNumber } from '../campaigns/phone-number';
+import type { Account } from '../campaigns/ports';
+import { AppError } from '../errors';
+import type { ContactErasureCounts, ErasureStore } from './privacy-ports';
+
+export interface ContactErasureResult extends ContactErasureCounts {
+  /** The number as erased, in E.164. */
+  to: string;
+}
+
+export class ContactErasure {
+  constructor(private readonly store: ErasureStore) {}
+
+  /**
+   * Normalises `rawNumber` with the account's default country and erases that contact. Idempotent: a second call
+   * erases nothing and says so. Throws AppError('invalid_phone') for a number that cannot be one.
+   */
+  erase(account: Account, rawNumber: string): ContactErasureResult {
+    const phone = normalisePhoneNumber(rawNumber, account.defaultCountry);
+    if (!phone.ok) throw new AppError('invalid_phone', phone.message);
+    const counts = this.store.deleteContact(account.id, phone.e164);
+    this.store.flushDeleted();
+    return { to: phone.e164, ...counts };
+  }
+}

@@ -1,0 +1,105 @@
+// The ports the privacy domain owns: what retention, export and erasure need from storage.
+// Adapters implement them (adapters/sqlite/sqlite-privacy-store.ts); nothing here knows SQL or HTTP.
+import type { Account, Campaign, MessageError } from '../campaigns/ports';
+import type { MessageStatus } from '../campaigns/message-status';
+import type { HeaderMedia } from '../campaigns/template-params';
+
+export interface ContentPurgeResult {
+  /** Rows whose parameters, header media or reply text were cleared in this call. */
+  purged: number;
+  /** False when the call stopped at its row budget and more rows may be due: call again. */
+  isDone: boolean;
+}
+
+/** How long one account keeps message content. */
+export interface RetentionPolicy {
+  accountId: string;
+  retentionDays: number;
+}
+
+export interface RetentionStore {
+  listRetentionPolicies(): RetentionPolicy[];
+  /**
+   * Clears the content (rendered parameters, header media, reply text) of the account's messages whose last
+   * activity (the later of their last change and their reply) is before `cutoffMs`, looking at no more than
+   * `maxRows` rows. Rows still `queued` or `sending` keep their content: they may yet be sent. Idempotent.
+   */
+  purgeMessageContent(accountId: string, cutoffMs: number, maxRows: number): ContentPurgeResult;
+  /** Drops the account's stored webhook bodies received before `cutoffMs` that never applied; returns how many. */
+  deleteStaleWebhooks(accountId: string, cutoffMs: number): number;
+  /** Moves committed deletions out of the write-ahead log so erased bytes leave the disk files. */
+  flushDeleted(): void;
+}
+
+/** What erasing an account removed. */
+export interface AccountErasureCounts {
+  campaigns: number;
+  messages: number;
+  suppressions: number;
+  webhooks: number;
+}
+
+/** What erasing one contact removed, and whether the number stays on the opt-out list. */
+export interface ContactErasureCounts {
+  messages: number;
+  replies: number;
+  /** True when the number was opted out: it keeps a bare suppression entry so it is never messaged again. */
+  isStillSuppressed: boolean;
+}
+
+export interface ErasureStore {
+  /** Deletes up to `limit` of the account's messages; returns how many (0 when none are left). */
+  deleteAccountMessages(accountId: string, limit: number): number;
+  /** Deletes the account and everything left of it (campaigns, messages, suppressions, inbox, secrets) at once. */
+  deleteAccount(accountId: string): AccountErasureCounts;
+  /** Deletes the contact's messages and replies in the account; keeps its suppression entry, if any. */
+  deleteContact(accountId: string, to: string): ContactErasureCounts;
+  flushDeleted(): void;
+}
+
+export interface ExportedMessage {
+  campaignId: string;
+  key: string;
+  to: string;
+  status: MessageStatus;
+  /** Null once retention has purged it. */
+  params: Record<string, string> | null;
+  headerMedia: HeaderMedia | null;
+  wamid: string | null;
+  error: MessageError | null;
+  attempts: number;
+  sentAt: number | null;
+  reply: { text: string | null; at: number } | null;
+  updatedAt: number;
+}
+
+export interface ExportedSuppression {
+  to: string;
+  source: string;
+  createdAt: number;
+}
+
+/** A Meta webhook body received for the account and not yet applied. */
+export interface ExportedWebhook {
+  receivedAt: number;
+  body: string;
+}
+
+/**
+ * One consistent, read-only view of an account's records. The iterables read lazily from storage, row by row,
+ * so an export of a million messages never holds them all; each may be iterated once, in the order listed.
+ * `close` must be called (it is safe to call twice).
+ */
+export interface AccountSnapshot {
+  readonly account: Account;
+  campaigns(): Iterable<Campaign>;
+  messages(): Iterable<ExportedMessage>;
+  suppressions(): Iterable<ExportedSuppression>;
+  pendingWebhooks(): Iterable<ExportedWebhook>;
+  close(): void;
+}
+
+export interface AccountExportSource {
+  /** Null when the account does not exist. */
+  openSnapshot(accountId: string): AccountSnapshot | null;
+}
