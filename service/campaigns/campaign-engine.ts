@@ -127,7 +127,8 @@ export class CampaignEngine {
       return;
     }
     this.store.updateCampaignState(campaignId, next, reason, this.clock.now());
-    this.logger.info({ campaignId, from: campaign.state, to: next, reason: reason?.code }, 'campaign state');
+    // Not from/to: those keys are redacted as phone numbers.
+    this.logger.info({ campaignId, previousState: campaign.state, state: next, reason: reason?.code }, 'campaign state');
     this.follow({ ...campaign, state: next, stateReason: reason });
   }
 

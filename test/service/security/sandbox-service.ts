@@ -25,7 +25,10 @@ export async function startSandboxService(
   options: { logger?: Logger; env?: Record<string, string>; dataDir?: string } = {},
 ): Promise<SandboxService> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'security-'));
-  const config = loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', ...options.env });
+  // The per-account rate limit is lifted unless a test sets it: these tests make hundreds of calls a second.
+  const config = loadConfig({
+    DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', RATE_LIMIT_PER_SECOND: '1000000', RATE_LIMIT_BURST: '1000000', ...options.env,
+  });
   const runtime = await startService(config, { isLockFree: true, ...(options.logger ? { logger: options.logger } : {}) });
   let isStopped = false;
   return {
