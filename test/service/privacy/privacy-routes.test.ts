@@ -2,6 +2,7 @@
 // the export holds every record and no secret; erasing a contact keeps an opt-out working; erasing an account
 // stops its campaign and leaves none of its ids, numbers, names, parameters or secrets in the database files.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpGet, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -184,6 +185,44 @@ describe('GET /v1/account/export and DELETE /v1/contacts/:to', () => {
     const res = await api().delete(`/v1/contacts/${encodeURIComponent(quiet)}`).set(auth(key));
     expect(res.body.erased.messages).toBe(1);
     expect(await messagesOf(other.apiKey, otherCampaign)).toHaveLength(1);
+  });
+});
+
+describe('GET /v1/account/export of a large account', () => {
+  it('streams to a slow reader while the service goes on answering', async () => {
+    const big = runtime.createAccount({ name: 'Big Co', isSandbox: true });
+    const created = await api().post('/v1/campaigns').set(auth(big.apiKey)).send({ name: 'Big', template: TEMPLATE });
+    const campaignId = created.body.id as string;
+    const rowCount = 40_000;
+    runtime.store.transaction(() => {
+      for (let i = 0; i < rowCount; i++) {
+        runtime.store.insertMessage(campaignId, big.account.id,
+          { key: `b${i}`, to: `+9198770${String(i).padStart(5, '0')}`, params: params(`Big${i}`), headerMedia: null, status: 'queued' }, Date.now());
+      }
+    });
+
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      httpGet(`${runtime.url}/v1/account/export`, { headers: auth(big.apiKey) }, resolve).on('error', reject);
+    });
+    expect(response.statusCode).toBe(200);
+    response.pause();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The export is parked on a full socket; other requests, and writes to the database, go on.
+    const account = await api().get('/v1/account').set(auth(big.apiKey));
+    expect(account.status).toBe(200);
+    const added = await api().post(`/v1/campaigns/${campaignId}/rows`).set(auth(big.apiKey))
+      .send({ rows: [{ key: 'late', to: '+919877199999', params: params('Late') }] });
+    expect(added.body.accepted).toBe(1);
+
+    const chunks: Buffer[] = [];
+    response.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const ended = new Promise((resolve) => response.on('end', resolve));
+    response.resume();
+    await ended;
+    const doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    // The snapshot was taken when the export began: the row added meanwhile is not in it.
+    expect(doc.messages).toHaveLength(rowCount);
+    expect(doc.messages[0]).toMatchObject({ campaignId, params: expect.any(Object), status: 'queued' });
   });
 });
 

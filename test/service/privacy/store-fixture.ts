@@ -54,7 +54,8 @@ export function openStoreFixture(): StoreFixture {
     },
     addRow(accountId, campaignId, to, param, nowMs) {
       store.insertMessage(campaignId, accountId, { key: `k${to}`, to, params: { 1: param }, headerMedia: null, status: 'queued' }, nowMs);
-      const row = store.loadQueued(campaignId, 0, 100_000).find((m) => m.to === to);
+      const row = store.db.prepare('SELECT id FROM messages WHERE campaign_id = ? AND to_e164 = ?').get(campaignId, to) as
+        { id: number } | undefined;
       if (!row) throw new Error(`row ${to} not inserted`);
       return row.id;
     },
