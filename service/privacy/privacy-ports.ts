@@ -27,6 +27,8 @@ export interface RetentionStore {
   purgeMessageContent(accountId: string, cutoffMs: number, maxRows: number): ContentPurgeResult;
   /** Drops the account's stored webhook bodies received before `cutoffMs` that never applied; returns how many. */
   deleteStaleWebhooks(accountId: string, cutoffMs: number): number;
+  /** Drops stored webhook bodies of accounts that no longer exist (one landed after its account was erased). */
+  deleteOrphanWebhooks(): number;
   /** Moves committed deletions out of the write-ahead log so erased bytes leave the disk files. */
   flushDeleted(): void;
 }

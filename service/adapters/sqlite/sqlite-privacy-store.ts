@@ -56,6 +56,7 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
       saveMark: db.prepare(`INSERT INTO retention_marks(campaign_id, walked_through_seq) VALUES (?, ?)
         ON CONFLICT(campaign_id) DO UPDATE SET walked_through_seq = excluded.walked_through_seq`),
       staleWebhooks: db.prepare('DELETE FROM webhook_inbox WHERE account_id = ? AND received_at < ?'),
+      orphanWebhooks: db.prepare('DELETE FROM webhook_inbox WHERE account_id NOT IN (SELECT id FROM accounts)'),
       deleteMessagesBatch: db.prepare(`DELETE FROM messages WHERE id IN (SELECT m.id FROM campaigns c
         JOIN messages m ON m.campaign_id = c.id WHERE c.account_id = ? LIMIT ?)`),
       deleteAccountMessages: db.prepare(`DELETE FROM messages WHERE campaign_id IN (${accountMessages})`),
@@ -120,6 +121,10 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
 
   deleteStaleWebhooks(accountId: string, cutoffMs: number): number {
     return this.statements.staleWebhooks.run(accountId, cutoffMs).changes;
+  }
+
+  deleteOrphanWebhooks(): number {
+    return this.statements.orphanWebhooks.run().changes;
   }
 
   /**

@@ -143,14 +143,16 @@ describe('RetentionJob', () => {
     expect(clock.pendingTimers).toBe(0);
   });
 
-  it('drops stored webhook bodies that never applied once they are older than the retention period', async () => {
+  it('drops stored webhook bodies that never applied once older than the retention period, or whose account is gone', async () => {
     fx.addAccount('a', 30, t0);
     fx.store.saveWebhook('a', Buffer.from('{"stuck":"OLD-WEBHOOK"}'), t0);
     fx.store.saveWebhook('a', Buffer.from('{"fresh":true}'), t0 + 10 * DAY_MS);
+    fx.store.saveWebhook('erased', Buffer.from('{"orphan":"ORPHAN-WEBHOOK"}'), t0 + 30 * DAY_MS);
     const job = new RetentionJob(fx.privacy, clock, silent);
     await clock.advance(31 * DAY_MS);
-    expect((await job.runOnce()).deletedWebhooks).toBe(1);
+    expect((await job.runOnce()).deletedWebhooks).toBe(2);
     expect(fx.store.listPendingWebhooks(10).map((w) => w.body.toString())).toEqual(['{"fresh":true}']);
     expect(fx.rawFiles()).not.toContain('OLD-WEBHOOK');
+    expect(fx.rawFiles()).not.toContain('ORPHAN-WEBHOOK');
   });
 });
