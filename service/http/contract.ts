@@ -27,6 +27,17 @@ export const createCampaignBody = z.object({
 
 const paramValue = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
 
+/**
+ * Template parameters by placeholder name. zod's record skips an own `__proto__` key without a word, so such a
+ * parameter would pass as an ignored extra instead of rejecting the row: it is refused before the record runs.
+ */
+function paramsOf(value: z.ZodType<string, unknown>) {
+  return z.unknown()
+    .refine((raw) => !(raw !== null && typeof raw === 'object' && Object.hasOwn(raw, '__proto__')), '"__proto__" is not a template parameter')
+    .pipe(z.record(z.string().max(100), value))
+    .default({});
+}
+
 const headerMedia = z.object({
   type: z.enum(['image', 'video', 'document']),
   link: z.string().url().max(2000),
@@ -35,7 +46,7 @@ const headerMedia = z.object({
 export const rowSchema = z.object({
   key: z.union([z.string(), z.number()]).transform((v) => String(v)).pipe(z.string().trim().min(1).max(200)),
   to: z.union([z.string().max(64), z.number()]),
-  params: z.record(z.string().max(100), paramValue.pipe(z.string().max(2000))).default({}),
+  params: paramsOf(paramValue.pipe(z.string().max(2000))),
   headerMedia: headerMedia.nullish(),
 });
 
@@ -65,7 +76,7 @@ export const previewBody = z.object({
 export const testSendBody = z.object({
   to: z.union([z.string().max(64), z.number()]).transform((v) => String(v)),
   template: templateRef,
-  params: z.record(z.string().max(100), paramValue).default({}),
+  params: paramsOf(paramValue),
   headerMedia: headerMedia.nullish(),
 });
 

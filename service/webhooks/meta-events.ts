@@ -16,8 +16,11 @@ const statusSchema = z.object({
   }).loose()).optional(),
 }).loose();
 
+/** A WhatsApp id: the number's digits without "+" (E.164 allows at most 15). Anything else names nobody to opt out. */
+const waIdSchema = z.string().regex(/^\d{6,15}$/);
+
 const inboundSchema = z.object({
-  from: z.string(),
+  from: waIdSchema,
   id: z.string(),
   timestamp: z.union([z.string(), z.number()]).optional(),
   type: z.string(),
@@ -40,7 +43,7 @@ const payloadSchema = z.object({
 });
 
 const preferenceSchema = z.object({
-  wa_id: z.string(),
+  wa_id: waIdSchema,
   category: z.string().optional(),
   value: z.string(),
   timestamp: z.union([z.string(), z.number()]).optional(),
