@@ -4,6 +4,7 @@
 import type { CampaignState, StateReason } from './campaign';
 import { assertTransition } from './campaign';
 import type { Clock } from './clock';
+import { GroupCommit } from './group-commit';
 import type { AccountStore, Campaign, CampaignStore, Logger, Messenger, SuppressionStore } from './ports';
 import { SenderPipeline, type SenderPipelineOptions } from './sender-pipeline';
 
@@ -12,12 +13,15 @@ export interface CampaignEngineOptions {
   reconcileAfterMs: number;
   /** How often the store is re-read for due, new and finished campaigns. */
   scanIntervalMs: number;
+  /** How long a write waits for others to share its commit (group commit). */
+  groupCommitMs: number;
   pipeline: Partial<Omit<SenderPipelineOptions, 'ratePerSecond' | 'dailyLimit'>>;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: CampaignEngineOptions = {
   reconcileAfterMs: 10 * 60 * 1000,
   scanIntervalMs: 1000,
+  groupCommitMs: 2,
   pipeline: {},
 };
 
@@ -29,6 +33,8 @@ export class CampaignEngine {
   private cancelScan: (() => void) | null = null;
   private isRunning = false;
   private readonly options: CampaignEngineOptions;
+  /** Every sender's writes and the webhook intake's share these commits. */
+  readonly commits: GroupCommit;
 
   constructor(
     private readonly store: EngineStore,
@@ -38,6 +44,8 @@ export class CampaignEngine {
     options: Partial<CampaignEngineOptions> = {},
   ) {
     this.options = { ...DEFAULT_ENGINE_OPTIONS, ...options };
+    this.commits = new GroupCommit(store, clock, this.options.groupCommitMs,
+      (error) => logger.error({ error: String(error) }, 'after-commit step failed'));
   }
 
   /** Picks up running and scheduled campaigns (after a restart too) and starts the periodic scan. */
@@ -53,6 +61,7 @@ export class CampaignEngine {
     this.scheduleTimers.clear();
     await Promise.all([...this.pipelines.values()].map((p) => p.stop()));
     this.pipelines.clear();
+    this.commits.commit();
   }
 
   /** Call after any change of a campaign's state in the store (HTTP routes do). */
@@ -104,6 +113,7 @@ export class CampaignEngine {
         onWaiting: (campaignId, reason) => this.setWaiting(campaignId, reason),
         onDrained: (campaignId) => this.finishIfDone(campaignId),
       },
+      this.commits,
       { ...this.options.pipeline, ratePerSecond: account.messagesPerSecond, dailyLimit: account.dailyLimit },
     );
     this.pipelines.set(accountId, pipeline);

@@ -123,6 +123,8 @@ export interface AccountStore {
 export interface CampaignStore {
   /** Runs `fn` atomically; nested calls join the outer transaction. */
   transaction<T>(fn: () => T): T;
+  /** Runs `fn` inside the current transaction; if it throws, only its own writes are undone. */
+  savepoint<T>(fn: () => T): T;
 
   insertCampaign(campaign: Campaign): void;
   getCampaign(accountId: string, id: string): Campaign | null;

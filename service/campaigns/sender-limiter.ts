@@ -31,6 +31,8 @@ export class SenderLimiter {
   private readonly starts: Float64Array;
   private head = 0;
   private count = 0;
+  /** Newest stamps whose sends have not started yet (their `sending` rows await the group commit). */
+  private unstarted = 0;
   private currentRate: number;
   private theoreticalAtMs = -Infinity;
   private lastThrottleAtMs = -Infinity;
@@ -58,8 +60,22 @@ export class SenderLimiter {
     this.starts[this.head] = nowMs;
     this.head = (this.head + 1) % this.starts.length;
     if (this.count < this.starts.length) this.count++;
+    this.unstarted = Math.min(this.unstarted + 1, this.count);
     this.theoreticalAtMs = Math.max(this.theoreticalAtMs, nowMs) + WINDOW_MS / this.currentRate;
     return true;
+  }
+
+  /**
+   * `count` of the acquired sends start now, a few ms after they were acquired (their rows had to be committed as
+   * `sending` first). Every not-yet-started stamp moves up to `atMs`: a stamp may be late, never early, so the
+   * window still holds whatever Meta's clock sees of the real starts.
+   */
+  started(count: number, atMs: number): void {
+    for (let i = 1; i <= this.unstarted; i++) {
+      const index = (this.head - i + this.starts.length) % this.starts.length;
+      if ((this.starts[index] as number) < atMs) this.starts[index] = atMs;
+    }
+    this.unstarted = Math.max(0, this.unstarted - count);
   }
 
   /** The earliest time a send may start (nowMs when one may start now). */

@@ -4,6 +4,7 @@ import type { StateReason } from './campaign';
 import type { Clock } from './clock';
 import { DailyTierBudget } from './daily-tier-budget';
 import { DEFAULT_ERROR_BUDGET, ErrorBudget, type ErrorBudgetOptions } from './error-budget';
+import type { GroupCommit } from './group-commit';
 import { classifyMetaError } from './meta-error-table';
 import { MinHeap } from './min-heap';
 import { PairRateGuard } from './pair-rate-guard';
@@ -25,9 +26,7 @@ export interface SenderPipelineOptions {
   loadBatchSize: number;
   /** Attempts before a transient error fails the row. */
   maxAttempts: number;
-  /** How long results wait to be written together (group commit). */
-  flushDelayMs: number;
-  /** Least time between two pumps: each pump commits its batch of starts in one transaction. */
+  /** Least time between two pumps: each pump's starts are written (as `sending`) together. */
   minPumpIntervalMs: number;
   errorBudget: ErrorBudgetOptions;
 }
@@ -36,8 +35,7 @@ export const DEFAULT_PIPELINE_OPTIONS: Omit<SenderPipelineOptions, 'ratePerSecon
   maxInFlight: 256,
   loadBatchSize: 2000,
   maxAttempts: 6,
-  flushDelayMs: 5,
-  minPumpIntervalMs: 4,
+  minPumpIntervalMs: 5,
   errorBudget: DEFAULT_ERROR_BUDGET,
 };
 
@@ -79,7 +77,8 @@ export class SenderPipeline {
   private inFlight = 0;
   private pendingOutcomes: SendOutcome[] = [];
   private pendingRequeues: { message: QueuedMessage; dueAtMs: number }[] = [];
-  private cancelFlush: (() => void) | null = null;
+  /** A write of pendingOutcomes is queued in the group commit. */
+  private isFlushQueued = false;
   private cancelPump: (() => void) | null = null;
   private pumpAtMs = Infinity;
   private lastPumpAtMs = -Infinity;
@@ -94,6 +93,8 @@ export class SenderPipeline {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly events: SenderPipelineEvents,
+    /** Shared by every sender and the webhook intake: their writes commit together. */
+    private readonly commits: GroupCommit,
     options: Partial<SenderPipelineOptions> & Pick<SenderPipelineOptions, 'ratePerSecond' | 'dailyLimit'>,
   ) {
     this.options = { ...DEFAULT_PIPELINE_OPTIONS, ...options };
@@ -161,8 +162,10 @@ export class SenderPipeline {
     this.isStopped = true;
     this.cancelPump?.();
     this.cancelPump = null;
+    // Rows already queued for `sending` are committed and sent: leaving them would turn them into `unknown`.
+    this.commits.commit();
     if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    this.flush();
+    this.commits.commit();
   }
 
   private schedulePump(requestedAtMs: number): void {
@@ -227,24 +230,68 @@ export class SenderPipeline {
       this.ready = this.ready.slice(this.readyHead);
       this.readyHead = 0;
     }
-    if (skipped.length > 0) this.store.recordSendOutcomes(skipped, now);
     this.updateWaiting(blockedByBudget, now);
 
-    if (batch.length > 0) {
-      // The durable "before": once `sending` is committed, a crash leaves the row for a webhook to settle,
-      // never for a second send.
-      const moved = new Set(this.store.markSending(batch.map((m) => m.id), now));
-      for (const message of batch) {
-        if (moved.has(message.id)) {
-          this.send(message, now);
-        } else {
-          this.budget.release(message.to, now);
-          this.release(message);
-        }
-      }
+    if (batch.length > 0 || skipped.length > 0) {
+      // Reserved until answered: counts against maxInFlight while its `sending` row waits for the commit.
+      this.inFlight += batch.length;
+      const campaigns = new Map(batch.map((m) => [m.campaignId, (this.campaigns.get(m.campaignId) as CampaignSlot).campaign]));
+      this.commits.add(
+        () => {
+          if (skipped.length > 0) this.store.recordSendOutcomes(skipped, now);
+          // A campaign paused or cancelled since the pump sends nothing more: its rows stay `queued`.
+          const ids = batch.filter((m) => this.campaigns.has(m.campaignId)).map((m) => m.id);
+          return ids.length > 0 ? this.store.markSending(ids, now) : [];
+        },
+        // The durable "before": only once `sending` is committed does the request leave, so a crash leaves the
+        // row for a webhook to settle, never for a second send.
+        (moved) => this.startSends(batch, campaigns, new Set(moved), now),
+        (error) => this.startsNotWritten(batch, skipped, error),
+      );
     }
     this.notifyDrained();
     this.scheduleNext(now, blockedByBudget);
+  }
+
+  private startSends(
+    batch: readonly QueuedMessage[], campaigns: ReadonlyMap<string, Campaign>, moved: ReadonlySet<number>, pumpedAtMs: number,
+  ): void {
+    const now = this.clock.now();
+    this.limiter.started(batch.length, now);
+    for (const message of batch) {
+      if (moved.has(message.id)) {
+        this.send(message, campaigns.get(message.campaignId) as Campaign, now);
+      } else {
+        // Not `queued` any more (cancelled, or erased, since it was read): never sent.
+        this.inFlight--;
+        this.budget.release(message.to, pumpedAtMs);
+        this.release(message);
+      }
+    }
+    this.afterAnswer();
+    this.notifyDrained();
+  }
+
+  /** The `sending` (or `skipped`) writes did not commit: the rows are still `queued` and are read again later. */
+  private startsNotWritten(batch: readonly QueuedMessage[], skipped: readonly SendOutcome[], error: unknown): void {
+    this.logger.error({ error: String(error), rows: batch.length + skipped.length }, 'could not record sends; retrying');
+    this.limiter.started(batch.length, this.clock.now());
+    this.inFlight -= batch.length;
+    const campaignIds = new Set<string>();
+    for (const message of batch) {
+      this.release(message);
+      campaignIds.add(message.campaignId);
+    }
+    for (const slot of this.campaigns.values()) if (skipped.length > 0) campaignIds.add(slot.campaign.id);
+    for (const id of campaignIds) {
+      const slot = this.campaigns.get(id);
+      if (slot) {
+        slot.isExhausted = false;
+        slot.cursor = 0;
+      }
+    }
+    this.afterAnswer();
+    this.schedulePump(this.clock.now() + 1000);
   }
 
   private scheduleNext(now: number, blockedByBudget: boolean): void {
@@ -294,15 +341,12 @@ export class SenderPipeline {
     if (slot) slot.held--;
   }
 
-  private send(message: QueuedMessage, startedAtMs: number): void {
-    const slot = this.campaigns.get(message.campaignId) as CampaignSlot;
-    const template = slot.campaign.templateDefinition;
-    this.inFlight++;
+  private send(message: QueuedMessage, campaign: Campaign, startedAtMs: number): void {
     const request = {
       callbackData: callbackDataFor(message.campaignId, message.id),
       to: message.to,
-      template: slot.campaign.template,
-      components: buildComponents(template, message.params, message.headerMedia ?? undefined),
+      template: campaign.template,
+      components: buildComponents(campaign.templateDefinition, message.params, message.headerMedia ?? undefined),
     };
     this.messenger.send(this.sender, request).then(
       (result) => this.settle(message, result, startedAtMs),
@@ -317,19 +361,40 @@ export class SenderPipeline {
     const outcome = this.outcomeFor(message, result, startedAtMs, now, slot);
     if (outcome) this.pendingOutcomes.push(outcome);
     if (outcome?.kind !== 'retry' && outcome?.kind !== 'requeue') this.release(message);
-    if (!this.cancelFlush) {
-      this.cancelFlush = this.clock.setTimer(this.options.flushDelayMs, () => {
-        this.cancelFlush = null;
-        this.flush();
-      });
-    }
+    this.queueFlush();
+    this.afterAnswer();
+    this.schedulePump(now);
+  }
+
+  private afterAnswer(): void {
     if (this.inFlight === 0 && this.idleWaiters.length > 0) {
-      this.cancelFlush?.();
-      this.cancelFlush = null;
-      this.flush();
       for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
-    this.schedulePump(now);
+  }
+
+  /** Results are written in the next group commit, together with every other sender's. */
+  private queueFlush(): void {
+    if (this.isFlushQueued || (this.pendingOutcomes.length === 0 && this.pendingRequeues.length === 0)) return;
+    this.isFlushQueued = true;
+    let requeues: { message: QueuedMessage; dueAtMs: number }[] = [];
+    this.commits.add(
+      () => {
+        this.isFlushQueued = false;
+        const outcomes = this.pendingOutcomes;
+        requeues = this.pendingRequeues;
+        this.pendingOutcomes = [];
+        this.pendingRequeues = [];
+        if (outcomes.length > 0) this.store.recordSendOutcomes(outcomes, this.clock.now());
+      },
+      () => this.afterFlush(requeues),
+      (error) => {
+        // Rows keep their `sending` status: the status webhook (or the reconciler) settles them.
+        this.isFlushQueued = false;
+        this.logger.error({ error: String(error) }, 'could not record send results');
+        for (const { message } of requeues) this.release(message);
+        this.notifyDrained();
+      },
+    );
   }
 
   private outcomeFor(
@@ -399,15 +464,9 @@ export class SenderPipeline {
     this.events.onHalt(slot.campaign.id, why);
   }
 
-  private flush(): void {
-    if (this.pendingOutcomes.length > 0) {
-      const outcomes = this.pendingOutcomes;
-      this.pendingOutcomes = [];
-      this.store.recordSendOutcomes(outcomes, this.clock.now());
-    }
-    if (this.pendingRequeues.length > 0) {
-      const requeues = this.pendingRequeues;
-      this.pendingRequeues = [];
+  /** The rows' `queued` status is written: only now do retried rows go back into memory. */
+  private afterFlush(requeues: readonly { message: QueuedMessage; dueAtMs: number }[]): void {
+    if (requeues.length > 0) {
       for (const { message, dueAtMs } of requeues) {
         if (this.campaigns.has(message.campaignId) && !this.isStopped) {
           this.delayed.push(dueAtMs, message);

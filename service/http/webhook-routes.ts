@@ -28,9 +28,10 @@ export function webhookRoutes(webhooks: WebhookProcessor): Router {
     res.status(403).json({ error: { code: 'forbidden', message: 'The verify token does not match this account.' } });
   });
 
-  router.post('/whatsapp/:accountId', express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT }), (req, res) => {
+  router.post('/whatsapp/:accountId', express.raw({ type: () => true, limit: WEBHOOK_BODY_LIMIT }), async (req, res) => {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const result = webhooks.receive(req.params.accountId, body, req.header('x-hub-signature-256'));
+    // Answered once the body is committed; a store failure rejects into the error mapper (500), and Meta retries.
+    const result = await webhooks.receive(req.params.accountId, body, req.header('x-hub-signature-256'));
     if (result === 'accepted') {
       res.status(200).end();
     } else if (result === 'unknown_account') {

@@ -124,6 +124,11 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
     return this.db.transaction(fn)();
   }
 
+  savepoint<T>(fn: () => T): T {
+    // better-sqlite3 runs a transaction function called inside a transaction as a SAVEPOINT.
+    return this.db.transaction(fn)();
+  }
+
   // ---- accounts
 
   insertAccount({ account, secrets, apiKeyHash }: NewAccount): void {

@@ -94,6 +94,32 @@ describe('SenderLimiter', () => {
     });
   }
 
+  for (const rate of [80, 1000]) {
+    it(`counts a ${rate}/s send from when it really starts, after its commit, not from when it was allowed`, () => {
+      // As in the pipeline: a pump acquires a few sends, they start 0-4 ms later when their rows are committed,
+      // and pumps may overlap with an earlier pump's commit still pending.
+      const random = seededRandom(rate);
+      // No margin: the margin is for network jitter, and would hide a late start counted early.
+      const limiter = new SenderLimiter(rate, { windowMarginMs: 0 });
+      const waiting: { count: number; startAt: number }[] = [];
+      const realStarts: number[] = [];
+      let now = 0;
+      while (now < 20_000) {
+        now += 1 + Math.floor(random() * 5);
+        while (waiting.length > 0 && (waiting[0] as { startAt: number }).startAt <= now) {
+          const group = waiting.shift() as { count: number; startAt: number };
+          limiter.started(group.count, group.startAt);
+          for (let i = 0; i < group.count; i++) realStarts.push(group.startAt);
+        }
+        let count = 0;
+        while (limiter.tryAcquire(now)) count++;
+        if (count > 0) waiting.push({ count, startAt: now + Math.floor(random() * 5) });
+      }
+      expect(realStarts.length).toBeGreaterThan(rate * 15);
+      expect(maxInAnyWindow(realStarts.sort((x, y) => x - y))).toBeLessThanOrEqual(rate);
+    });
+  }
+
   it('drops the rate after a throughput error and climbs back to the maximum over time', () => {
     const limiter = new SenderLimiter(1000);
     let now = 0;
