@@ -1,6 +1,7 @@
 // Account isolation (issue 5): every /v1 route of the running app, found by walking Express's router stack, is called
 // as account B with account A's campaign ids, row keys and numbers, and without or with a wrong key. Nothing answers
 // with A's data, and A's rows in the database are byte-for-byte the same afterwards. A route without a case fails.
+// The account routes (export, erasure, contact deletion) are walked like the rest.
 import { createHash } from 'node:crypto';
 import type { Response } from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -227,14 +228,18 @@ const CASES: Record<string, Case> = {
   'GET /v1/account/export': async (route) => {
     const res = await svc.api().get(route.path).set(auth(b.key)).query({ accountId: a.id, id: a.id });
     expect(res.status).toBe(200);
-    expect(res.text).toContain(b.id);
-    expect(res.text).toContain('Bravo');
+    const exported = JSON.parse(res.text) as { account: { id: string }; campaigns: { name: string }[]; messages: { to: string }[] };
+    expect(exported.account.id).toBe(b.id);
+    expect(exported.campaigns.map((c) => c.name)).toContain('Bravo run');
+    expect(exported.messages.map((m) => m.to)).toEqual(expect.arrayContaining(B_NUMBERS));
     assertNoLeak(res);
   },
   'DELETE /v1/contacts/:to': async (route) => {
     for (const to of [A_SENT[6] as string, A_DRAFT[0] as string, A_MANUAL_SUPPRESSION, aNumber('0003')]) {
+      // B holds nothing for A's numbers: nothing erased, and A's opt-outs do not show as B's.
       const res = await svc.api().delete(fill(route.path, { to })).set(auth(b.key));
-      expect([200, 204, 404], `${route.path}: ${res.text}`).toContain(res.status);
+      expect([200, 404], `${route.path}: ${res.text}`).toContain(res.status);
+      if (res.status === 200) expect(res.body).toMatchObject({ erased: { messages: 0, replies: 0 }, suppressed: false });
       assertNoLeak(res, forms(to));
     }
   },
@@ -243,6 +248,7 @@ const CASES: Record<string, Case> = {
     const c = tenant('Charlie');
     const res = await svc.api().delete(route.path).set(auth(c.key)).query({ id: a.id, accountId: a.id }).send({ id: a.id, accountId: a.id });
     expect([200, 204], res.text).toContain(res.status);
+    if (res.status === 200) expect(res.body.id).toBe(c.id);
     assertNoLeak(res);
     expect((await svc.api().get('/v1/account').set(auth(c.key))).status).toBe(401);
     expect((await svc.api().get('/v1/account').set(auth(a.key))).body.id).toBe(a.id);
@@ -296,7 +302,7 @@ describe("another account's ids, keys and numbers", () => {
   it('the walk finds the routes of API.md in the running app', () => {
     const names = discoverRoutes(svc.runtime).map((r) => `${r.method} ${r.path}`);
     for (const expected of ['GET /v1/account', 'POST /v1/campaigns', 'GET /v1/campaigns/:id/messages', 'DELETE /v1/suppressions/:to',
-      'POST /webhooks/whatsapp/:accountId']) {
+      'GET /v1/account/export', 'DELETE /v1/account', 'DELETE /v1/contacts/:to', 'POST /webhooks/whatsapp/:accountId']) {
       expect(names).toContain(expected);
     }
   });
@@ -392,10 +398,34 @@ describe("another account's ids, keys and numbers", () => {
 });
 
 describe('coverage of the walk', () => {
-  it('ran a case for every discovered /v1 route (export, erasure and contact deletion included once they exist)', () => {
+  it('ran a case for every discovered /v1 route, and every case has its route', () => {
     const v1 = discoverRoutes(svc.runtime).filter((r) => r.path.startsWith('/v1/')).map((r) => `${r.method} ${r.path}`);
     expect([...exercised].sort()).toEqual([...v1].sort());
-    const pending = Object.keys(CASES).filter((name) => !v1.includes(name));
-    if (pending.length > 0) console.info(`isolation cases waiting for their routes: ${pending.join(', ')}`);
+    expect(Object.keys(CASES).filter((name) => !v1.includes(name)), 'cases for routes that no longer exist').toEqual([]);
+  });
+});
+
+describe('the per-account rate limit', () => {
+  it("is per account: A's spent budget answers A with 429 and leaves B's calls alone", async () => {
+    const limited = await startSandboxService({ env: { RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_BURST: '3' } });
+    try {
+      const first = limited.runtime.createAccount({ name: 'Noisy', isSandbox: true });
+      const second = limited.runtime.createAccount({ name: 'Quiet', isSandbox: true });
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) statuses.push((await limited.api().get('/v1/campaigns').set(auth(first.apiKey))).status);
+      expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);
+      expect(statuses.at(-1)).toBe(429);
+      const refused = await limited.api().get('/v1/account').set(auth(first.apiKey));
+      expect(refused.status).toBe(429);
+      expect(refused.body).toEqual({ error: { code: 'rate_limited', message: expect.any(String) } });
+      expect(refused.text).not.toContain(second.account.id);
+      for (let i = 0; i < 2; i++) expect((await limited.api().get('/v1/account').set(auth(second.apiKey))).body.id).toBe(second.account.id);
+      // Keys that open no account are refused before any bucket: they cannot spend an account's budget.
+      for (let i = 0; i < 5; i++) expect((await limited.api().get('/v1/account').set(auth(`${second.apiKey}x`))).status).toBe(401);
+      expect((await limited.api().get('/v1/account').set(auth(second.apiKey))).status).toBe(200);
+    } finally {
+      await limited.stop();
+      removeDir(limited.dataDir);
+    }
   });
 });
