@@ -143,11 +143,16 @@ describe('the service log', () => {
     await api().post(`/v1/campaigns/${sid}/start`).set(auth(sandboxKey));
     await runToEnd(sandboxKey, sid);
     await settle(svc);
+
+    // The account routes: an export, a contact erased, the sandbox account erased.
+    expect((await api().get('/v1/account/export').set(auth(sandboxKey))).status).toBe(200);
+    expect((await api().delete(`/v1/contacts/${encodeURIComponent(NUMBERS[10] as string)}`).set(auth(apiKey))).status).toBe(200);
+    expect((await api().delete('/v1/account').set(auth(sandboxKey))).status).toBe(200);
     await sleep(1500); // one reconcile pass for any send left without an outcome
 
     const log = lines.join('');
     // The log is not empty: the paths above really logged.
-    for (const message of ['campaign state', 'webhook body is not JSON; dropped', 'webhook items not understood', 'campaign halted']) {
+    for (const message of ['campaign state', 'webhook body is not JSON; dropped', 'webhook items not understood', 'campaign halted', 'account erased']) {
       expect(log, `expected a "${message}" line`).toContain(message);
     }
     const db = svc.runtime.store.db;
