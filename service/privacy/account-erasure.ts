@@ -19,6 +19,11 @@ export interface AccountErasureDeps {
   forget: ReadonlyArray<(account: Account) => void>;
   /** Messages deleted per step before the final transaction; the event loop runs between steps. */
   batchRows?: number;
+  /**
+   * How long after the final delete a second sweep runs: a write that was already on its way when the account went
+   * (a webhook body accepted a moment before and committed a moment after) is caught by it. Default 100 ms.
+   */
+  settleMs?: number;
 }
 
 export interface AccountErasureResult extends AccountErasureCounts {
@@ -28,15 +33,18 @@ export interface AccountErasureResult extends AccountErasureCounts {
 
 export class AccountErasure {
   private readonly batchRows: number;
+  private readonly settleMs: number;
 
   constructor(private readonly deps: AccountErasureDeps) {
     this.batchRows = deps.batchRows ?? 5000;
+    this.settleMs = deps.settleMs ?? 100;
   }
 
   /**
    * Cancels the account's open campaigns and waits for sends in flight to settle, then deletes its messages in
-   * steps and finally the account with everything left in one transaction, and flushes the write-ahead log.
-   * Idempotent in effect: a crash part-way leaves an account that a second call finishes erasing.
+   * steps and finally the account with everything left in one transaction, and flushes the write-ahead log; sweeps
+   * once more after `settleMs`. Idempotent in effect: a crash part-way leaves an account that a second call finishes
+   * erasing.
    */
   async erase(account: Account): Promise<AccountErasureResult> {
     const { store, campaigns, engine } = this.deps;
@@ -59,14 +67,28 @@ export class AccountErasure {
     const counts = store.deleteAccount(account.id);
     for (const forget of this.deps.forget) forget(account);
     store.flushDeleted();
+
+    await this.wait(this.settleMs);
+    const late = store.deleteAccount(account.id);
+    store.flushDeleted();
     // A campaign started while the messages were being deleted may have brought a sender back; it has nothing left.
     await engine.forgetAccount(account.id);
-    return { ...counts, messages: messages + counts.messages, cancelledCampaigns };
+    return {
+      campaigns: counts.campaigns + late.campaigns,
+      messages: messages + counts.messages + late.messages,
+      suppressions: counts.suppressions + late.suppressions,
+      webhooks: counts.webhooks + late.webhooks,
+      cancelledCampaigns,
+    };
   }
 
   private yieldTurn(): Promise<void> {
+    return this.wait(0);
+  }
+
+  private wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      this.deps.clock.setTimer(0, resolve);
+      this.deps.clock.setTimer(ms, resolve);
     });
   }
 }
