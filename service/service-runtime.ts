@@ -24,6 +24,7 @@ import type { Config } from './config';
 import { createApp } from './http/app';
 import { privacyRoutes } from './http/privacy-routes';
 import { AccountRateLimiter } from './http/rate-limit';
+import { optOutWordRoutes } from './http/opt-out-word-routes';
 import { suppressionRoutes } from './http/suppression-routes';
 import { AccountErasure } from './privacy/account-erasure';
 import { ContactErasure } from './privacy/contact-erasure';
@@ -135,6 +136,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
     sandboxHandler: (req, res) => sandboxSimulator.handle(req, res),
     extraRoutes: [
       suppressionRoutes(store, () => clock.now()),
+      optOutWordRoutes(store),
       privacyRoutes({ exports: privacy, accountErasure, contactErasure: new ContactErasure(privacy), now: () => clock.now(), logger }),
     ],
     rateLimit: rateLimiter.middleware(),

@@ -142,6 +142,10 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
     );
   }
 
+  setOptOutWords(accountId: string, words: readonly string[]): void {
+    this.db.prepare('UPDATE accounts SET opt_out_words = ? WHERE id = ?').run(JSON.stringify(words), accountId);
+  }
+
   getAccount(id: string): Account | null {
     const row = this.statements.accountById.get(id) as Row | undefined;
     return row ? toAccount(row) : null;
