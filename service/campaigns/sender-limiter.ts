@@ -13,9 +13,13 @@ export interface SenderLimiterOptions {
   burstShare: number;
   /** After a throughput error the rate climbs back 10% each period without another one. */
   recoverEveryMs: number;
+  /** Share of the last second's sends that must be 130429s before the rate drops (at least two errors). */
+  throttleShare: number;
 }
 
-export const DEFAULT_LIMITER_OPTIONS: SenderLimiterOptions = { windowMarginMs: 8, burstShare: 0.05, recoverEveryMs: 2000 };
+export const DEFAULT_LIMITER_OPTIONS: SenderLimiterOptions = {
+  windowMarginMs: 8, burstShare: 0.05, recoverEveryMs: 2000, throttleShare: 0.02,
+};
 
 /**
  * Two rules, both must allow a start:
@@ -24,8 +28,11 @@ export const DEFAULT_LIMITER_OPTIONS: SenderLimiterOptions = { windowMarginMs: 8
  * - even spacing (GCRA): starts are `1000 / rate` ms apart, with a small burst allowance, so Meta sees a steady
  *   stream instead of a burst at the start of each second.
  *
- * On a throughput error (130429) the rate drops by 5%, at most once a second (one burst of errors is one signal),
- * and climbs back 10% every `recoverEveryMs` without another one.
+ * On throughput errors (130429) the rate drops by 5%, at most once a second (one burst of errors is one signal),
+ * and climbs back 10% every `recoverEveryMs` without another one. A stray error is not a signal: at the full rate a
+ * few ms of network or server jitter make Meta see a window a little over the limit now and then, and slowing the
+ * whole sender for seconds costs far more than the one retried message. Only errors that are a real share of the
+ * last second's sends (`throttleShare`) mean the number's throughput is lower than configured.
  */
 export class SenderLimiter {
   private readonly starts: Float64Array;
@@ -37,6 +44,8 @@ export class SenderLimiter {
   private theoreticalAtMs = -Infinity;
   private lastThrottleAtMs = -Infinity;
   private lastRecoveryAtMs = -Infinity;
+  /** Times of the throughput errors of the last second. */
+  private recentThrottles: number[] = [];
   private readonly options: SenderLimiterOptions;
 
   constructor(private readonly maxRatePerSecond: number, options: Partial<SenderLimiterOptions> = {}) {
@@ -91,12 +100,26 @@ export class SenderLimiter {
     return at;
   }
 
-  /** Meta said 130429: slow down. */
+  /** Meta said 130429: slow down if such errors are a real share of what was sent in the last second. */
   throttled(nowMs: number): void {
+    this.recentThrottles = this.recentThrottles.filter((at) => nowMs - at < WINDOW_MS);
+    this.recentThrottles.push(nowMs);
+    const threshold = Math.max(2, this.startsSince(nowMs - WINDOW_MS) * this.options.throttleShare);
+    if (this.recentThrottles.length < threshold) return;
     if (nowMs - this.lastThrottleAtMs < WINDOW_MS) return;
     this.currentRate = Math.max(1, Math.floor(this.currentRate * 0.95));
     this.lastThrottleAtMs = nowMs;
     this.lastRecoveryAtMs = nowMs;
+  }
+
+  private startsSince(sinceMs: number): number {
+    let n = 0;
+    for (let i = 1; i <= this.count; i++) {
+      const at = this.starts[(this.head - i + this.starts.length) % this.starts.length] as number;
+      if (at < sinceMs) break;
+      n++;
+    }
+    return n;
   }
 
   private recover(nowMs: number): void {

@@ -158,13 +158,14 @@ describe('SenderPipeline', () => {
     expect(h.drained).toEqual(['c1']);
   });
 
-  it('requeues a row refused with 130429 and slows the sender down', async () => {
+  it('requeues rows refused with 130429 and slows the sender down when such errors are a real share', async () => {
     const h = harness();
     const numbers = Array.from({ length: 600 }, (_, i) => number(i));
+    const refused = new Set(numbers.slice(300, 305));
     let throttledAt: number | null = null;
     h.messenger.answer = (request, call) => {
-      if (request.to === number(300) && throttledAt === null) {
-        throttledAt = call.atMs;
+      if (refused.delete(request.to)) {
+        throttledAt ??= call.atMs;
         return metaError(130429);
       }
       return { kind: 'accepted', wamid: '' };
@@ -177,9 +178,31 @@ describe('SenderPipeline', () => {
     const before = h.messenger.calls.filter((c) => c.atMs < at).map((c) => c.atMs);
     const busiestBefore = maxInAnyWindow(before);
     expect(busiestBefore).toBeGreaterThanOrEqual(79);
-    // Clearly slower in the second right after the error (the limiter drops its rate by 5-10%).
-    expect(callsInside(h.messenger.calls, at + 1, at + 1001)).toBeLessThanOrEqual(busiestBefore - 3);
-    // The row is sent again later, and only once more.
+    // Five refusals in a second of 80 sends: clearly slower in the second after them (the rate drops 5-10%).
+    expect(callsInside(h.messenger.calls, at + 100, at + 1100)).toBeLessThanOrEqual(busiestBefore - 3);
+    // Each row is sent again later, and only once more.
+    for (const to of numbers.slice(300, 305)) {
+      expect(h.messenger.callsTo(to)).toHaveLength(2);
+      expect(h.statusOf('c1', to).status).toBe('sent');
+    }
+    expect(h.messenger.calls).toHaveLength(605);
+  });
+
+  it('retries a row refused by a stray 130429 without slowing the sender', async () => {
+    const h = harness();
+    const numbers = Array.from({ length: 600 }, (_, i) => number(i));
+    let throttledAt: number | null = null;
+    h.messenger.answer = (request, call) => {
+      if (request.to === number(300) && throttledAt === null) {
+        throttledAt = call.atMs;
+        return metaError(130429);
+      }
+      return { kind: 'accepted', wamid: '' };
+    };
+    h.pipeline.addCampaign(h.campaign('c1', numbers));
+    await h.clock.advance(20_000);
+    const at = throttledAt as unknown as number;
+    expect(callsInside(h.messenger.calls, at + 100, at + 1100)).toBeGreaterThanOrEqual(79);
     expect(h.messenger.callsTo(number(300))).toHaveLength(2);
     expect(h.statusOf('c1', number(300)).status).toBe('sent');
     expect(h.messenger.calls).toHaveLength(601);
