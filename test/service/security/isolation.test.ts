@@ -218,6 +218,21 @@ const CASES: Record<string, Case> = {
     const removed = await svc.api().delete(`/v1/suppressions/${encodeURIComponent(A_SENT[0] as string)}`).set(auth(b.key));
     expect(removed.status).toBe(200);
   },
+  'GET /v1/account/opt-out-words': async () => {
+    const res = await svc.api().get('/v1/account/opt-out-words').set(auth(b.key)).query({ accountId: a.id });
+    expect(res.status).toBe(200);
+    expect(res.body.custom).not.toContain('a-only-word');
+    assertNoLeak(res);
+  },
+  'PUT /v1/account/opt-out-words': async () => {
+    const res = await svc.api().put('/v1/account/opt-out-words').set(auth(b.key)).send({ words: ['b-only-word'], accountId: a.id });
+    expect(res.status).toBe(200);
+    expect(res.body.custom).toEqual(['b-only-word']);
+    assertNoLeak(res);
+    // A's own list is untouched by B's write.
+    const own = await svc.api().get('/v1/account/opt-out-words').set(auth(a.key));
+    expect(own.body.custom).toEqual(['a-only-word']);
+  },
   'DELETE /v1/suppressions/:to': async (route) => {
     for (const to of [A_MANUAL_SUPPRESSION, aNumber('0003'), aNumber('0009')]) {
       for (const form of forms(to)) {
@@ -270,6 +285,7 @@ beforeAll(async () => {
     ...await addRows(a.key, scheduled, A_SCHEDULED, 'alpha-later', aParams),
   ];
   expect((await svc.api().post('/v1/suppressions').set(auth(a.key)).send({ to: A_MANUAL_SUPPRESSION })).status).toBe(201);
+  expect((await svc.api().put('/v1/account/opt-out-words').set(auth(a.key)).send({ words: ['a-only-word'] })).status).toBe(200);
   await finish(a.key, finished);
   expect((await svc.api().post(`/v1/campaigns/${scheduled}/start`).set(auth(a.key))).body).toEqual({ state: 'scheduled' });
   await settle(svc);
