@@ -16,8 +16,8 @@ export interface SheetSyncOptions {
   writer: SheetWriter;
   clock: Clock;
   /**
-   * Least time between two write calls to the same spreadsheet, whichever tab they touch. Changes that arrive in
-   * between are coalesced into the next write.
+   * Least time between two write calls to the same spreadsheet, whichever tab they touch, from the end of one
+   * write to the start of the next. Changes that arrive in between are coalesced into the next write.
    * @default 2000
    */
   minIntervalMs?: number;
@@ -112,7 +112,8 @@ interface CampaignPage {
 /**
  * Writes message results into the sheets campaigns were created from, through a {@link SheetWriter}.
  *
- * Guarantees: at most one write call per spreadsheet per `minIntervalMs`; at most `burstWrites + writesPerMinute`
+ * Guarantees: at most one write call per spreadsheet per `minIntervalMs` (counted from the end of the previous
+ * write, so it holds for the calls as Google receives them); at most `burstWrites + writesPerMinute`
  * write calls in any rolling minute; a campaign's sheet cursor moves only after the write that carried its changes
  * succeeded, so a crash, a 429 or a refusal never loses an update (it is read again from the store). Campaigns
  * writing to the same tab share one write; different tabs of one spreadsheet take turns.
@@ -348,6 +349,10 @@ export class SheetSync {
       outcome = { kind: 'retry', retryAfterMs: 0, reason: 'The sheet could not be updated; will try again.' };
     }
     const now = this.clock.now();
+    // The interval runs from the end of this write, not its start: the batchUpdate leaves after a read (and, the
+    // first time, a token fetch) of varying latency, so spacing the starts lets two write calls reach Google closer
+    // together than minIntervalMs.
+    sheet.lastAttemptAt = Math.max(sheet.lastAttemptAt, now);
     switch (outcome.kind) {
       case 'written':
         target.failures = 0;

@@ -86,12 +86,19 @@ class FakeSheetWriter implements SheetWriter {
   readonly serviceAccountEmail = 'writer@project.iam.gserviceaccount.com';
   readonly calls: WriteCall[] = [];
   readonly outcomes: Array<SheetWriteOutcome | Error> = [];
+  /** How long each write takes on the fake clock, in order (0 when the list runs out): a read comes before the write call. */
+  readonly durationsMs: number[] = [];
+  /** When each write call reached "Google": the end of each `write`. */
+  readonly landedAt: number[] = [];
   private readonly tabs = new Map<string, Map<string, MessageChange>>();
 
   constructor(private readonly clock: FakeClock) {}
 
   async write(target: SheetTarget, changes: readonly MessageChange[]): Promise<SheetWriteOutcome> {
     this.calls.push({ at: this.clock.now(), target, changes });
+    const durationMs = this.durationsMs.shift() ?? 0;
+    if (durationMs > 0) await new Promise<void>((resolve) => this.clock.setTimer(durationMs, resolve));
+    this.landedAt.push(this.clock.now());
     const outcome = this.outcomes.shift();
     if (outcome instanceof Error) throw outcome;
     if (outcome && outcome.kind !== 'written') return outcome;
@@ -205,6 +212,24 @@ describe('SheetSync', () => {
     }
     expectTabShows(writer, SHEET, store.latest('c1'));
     expectTabShows(writer, { spreadsheetId: 'ss-2', sheetName: 'Sheet1' }, store.latest('c2'));
+    await sync.stop();
+  });
+
+  it('counts the interval from the end of a write, so a slow first write and a fast second one still land 2 s apart', async () => {
+    const { clock, store, writer, sync } = setup();
+    store.addCampaign('c1', SHEET);
+    writer.durationsMs.push(700, 5, 400, 5, 5);
+    sync.start();
+    for (let i = 0; i < 120; i++) {
+      store.change('c1', String(i % 30), i % 2 ? 'delivered' : 'read');
+      sync.kick();
+      await clock.advance(100);
+    }
+    await clock.advance(10_000);
+    expect(writer.landedAt.length).toBeGreaterThan(4);
+    const landedGaps = writer.landedAt.slice(1).map((at, i) => at - (writer.landedAt[i] ?? 0));
+    expect(Math.min(...landedGaps)).toBeGreaterThanOrEqual(2000);
+    expectTabShows(writer, SHEET, store.latest('c1'));
     await sync.stop();
   });
 
