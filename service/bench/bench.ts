@@ -1,11 +1,15 @@
 // `npm run bench`: drives the built service (its own process, SQLite on a temp dir) against the standalone
 // simulator (another process) and prints a table: throughput against Meta's limits, CPU per message, intake time and
-// memory. A benchmark, not a test: it prints figures, it asserts nothing.
+// memory, webhook intake while sending (webhook-intake-bench.ts) and Sheets API calls of the write-back
+// (sheet-writes-bench.ts). `npm run bench -- intake|80|1000|10000|webhooks|sheets` runs one line.
+// A benchmark, not a test: it prints figures, it asserts nothing.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './free-port';
+import { measureSheetWrites } from './sheet-writes-bench';
+import { measureWebhookIntake } from './webhook-intake-bench';
 
 const DIST = join(import.meta.dirname);
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -179,6 +183,8 @@ async function main(): Promise<void> {
       lines.push(`| ${r.label} | ${r.achieved.toFixed(0)} msg/s (${((r.achieved / r.limit) * 100).toFixed(1)}% of ${r.limit}) `
         + `| busiest 1 s window ${r.busiestWindow} of ${perSender}, 130429s: ${r.throttled} | ${r.cpuMicrosPerMessage.toFixed(0)} µs CPU/msg |`);
     }
+    if (!only || only === 'webhooks') lines.push(...await measureWebhookIntake(env));
+    if (!only || only === 'sheets') lines.push(...await measureSheetWrites(env));
     console.log('\n| scenario | result | detail | |\n|---|---|---|---|');
     for (const line of lines) console.log(line);
   } finally {

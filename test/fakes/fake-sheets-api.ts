@@ -1,5 +1,6 @@
 // A local HTTP fake of the few Sheets API v4 endpoints the service uses (values.get, values.batchGet,
-// values.batchUpdate, spreadsheets.get), over in-memory grids. Tests only; it never talks to Google.
+// values.batchUpdate, spreadsheets.get), over in-memory grids, plus Google's OAuth token endpoint for a service
+// account's JWT grant. Tests and the bench only; it never talks to Google.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -56,6 +57,10 @@ export class FakeSheetsApi {
   };
   /** Bodies of every batchUpdate received, in order. */
   readonly batchUpdates: Array<{ spreadsheetId: string; body: BatchUpdateBody }> = [];
+  /** Every Sheets API request routed to a method, in arrival order, with its `Date.now()`. */
+  readonly log: Array<{ method: FakeSheetsMethod; spreadsheetId: string; atMs: number }> = [];
+  /** Access tokens granted at `POST /token` (a service account's JWT-bearer grant). */
+  tokenGrants = 0;
 
   private readonly spreadsheets = new Map<string, Map<string, Grid>>();
   private readonly denied = new Set<string>();
@@ -144,10 +149,24 @@ export class FakeSheetsApi {
   resetCalls(): void {
     for (const method of Object.keys(this.calls) as FakeSheetsMethod[]) this.calls[method] = 0;
     this.batchUpdates.length = 0;
+    this.log.length = 0;
+    this.tokenGrants = 0;
+  }
+
+  /** Where a client that cannot be given a token URL must be sent for its token (see `tokenGrants`). */
+  get tokenUrl(): string {
+    return `${this.rootUrl}token`;
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
+    if (req.method === 'POST' && url.pathname === '/token') {
+      // Google's answer to `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`; the assertion is not checked.
+      const form = new URLSearchParams(await readText(req));
+      if (!form.get('assertion')) return reply(res, 400, { error: 'invalid_request', error_description: 'assertion is required' });
+      this.tokenGrants += 1;
+      return reply(res, 200, { access_token: this.accessToken, expires_in: 3600, token_type: 'Bearer' });
+    }
     const match = /^\/v4\/spreadsheets\/([^/:]+)(.*)$/.exec(url.pathname);
     if (!match) return reply(res, 404, googleError(404, `fake: no route ${req.method} ${url.pathname}`));
     const spreadsheetId = decodeURIComponent(match[1] ?? '');
@@ -155,6 +174,7 @@ export class FakeSheetsApi {
     const method = route(req.method ?? 'GET', rest);
     if (!method) return reply(res, 404, googleError(404, `fake: no route ${req.method} ${url.pathname}`));
     this.calls[method] += 1;
+    this.log.push({ method, spreadsheetId, atMs: Date.now() });
     const body = req.method === 'POST' ? await readJson(req) : undefined;
 
     if (req.headers.authorization !== `Bearer ${this.accessToken}`) {
@@ -348,9 +368,13 @@ function reply(res: ServerResponse, status: number, body: unknown, headers: Reco
   res.end(JSON.stringify(body));
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+async function readText(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const text = await readText(req);
   return text ? (JSON.parse(text) as unknown) : {};
 }
