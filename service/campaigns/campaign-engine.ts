@@ -88,6 +88,14 @@ export class CampaignEngine {
     for (const id of campaignIds) this.finishIfDone(id);
   }
 
+  /** Meta reported these accepted sends as failed (status webhooks), with its error code. */
+  sendsFailedLater(failures: readonly { campaignId: string; code: string }[]): void {
+    for (const { campaignId, code } of failures) {
+      const campaign = this.store.getCampaignById(campaignId);
+      if (campaign?.state === 'running') this.pipelines.get(campaign.accountId)?.failedLater(campaignId, code);
+    }
+  }
+
   private follow(campaign: Campaign): void {
     const pipeline = this.pipelines.get(campaign.accountId);
     if (campaign.state === 'running') {

@@ -29,6 +29,19 @@ export class ErrorBudget {
       && this.failures / this.outcomes.length >= this.options.maxFailureRatio;
   }
 
+  /**
+   * A send counted as accepted failed later (Meta's `failed` status webhook): the newest success in the window
+   * becomes a failure, so one message is still one outcome. Returns true when the budget is spent.
+   */
+  recordLateFailure(): boolean {
+    const index = this.outcomes.lastIndexOf(false);
+    if (index < 0) return this.record(true);
+    this.outcomes[index] = true;
+    this.failures++;
+    return this.outcomes.length >= this.options.minSamples
+      && this.failures / this.outcomes.length >= this.options.maxFailureRatio;
+  }
+
   /** Forgets the past, e.g. when the marketer resumes a paused campaign after fixing it. */
   reset(): void {
     this.outcomes.length = 0;

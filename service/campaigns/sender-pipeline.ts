@@ -151,6 +151,20 @@ export class SenderPipeline {
     return this.campaigns.size;
   }
 
+  /**
+   * Meta reported a message of the campaign as failed after accepting it (status webhook). An account or template
+   * code pauses the campaign, as it would have in the HTTP answer; any other failure counts against the error budget
+   * (a broken header image, a list of numbers not on WhatsApp).
+   */
+  failedLater(campaignId: string, code: string): void {
+    const slot = this.campaigns.get(campaignId);
+    if (!slot) return;
+    const numeric = /^\d+$/.test(code) ? Number(code) : null;
+    const rule = classifyMetaError(numeric, null);
+    if (rule.action === 'halt') this.halt(slot, { code: `meta_${code}`, message: rule.message });
+    else if (slot.errorBudget.recordLateFailure()) this.halt(slot, null);
+  }
+
   /** Rows sent or queued in memory for the campaign (0 and exhausted means drained). */
   isDrained(campaignId: string): boolean {
     const slot = this.campaigns.get(campaignId);

@@ -22,6 +22,8 @@ export interface StatusApplyResult {
   campaignIds: Set<string>;
   /** Rows that failed because the person stopped marketing messages (131050): to be suppressed. */
   optedOut: TrackedMessage[];
+  /** Rows that moved to `failed`, with Meta's code: they count against the campaign's error budget. */
+  failed: { campaignId: string; code: string }[];
 }
 
 /** Parses `"<campaignId>.<rowId>"`, the callback data every send carries. */
@@ -40,7 +42,7 @@ export function applyStatusEvents(
   events: readonly StatusEvent[],
   nowMs: number,
 ): StatusApplyResult {
-  const result: StatusApplyResult = { applied: 0, ignored: 0, unmatched: 0, campaignIds: new Set(), optedOut: [] };
+  const result: StatusApplyResult = { applied: 0, ignored: 0, unmatched: 0, campaignIds: new Set(), optedOut: [], failed: [] };
   for (const event of events) {
     const next = DELIVERY_STATUSES[event.status];
     if (!next) {
@@ -56,8 +58,10 @@ export function applyStatusEvents(
       result.ignored++;
       continue;
     }
-    store.applyDeliveryStatus(message.id, next, event.wamid, next === 'failed' ? event.error ?? { code: 'unknown', message: 'Delivery failed.' } : null, nowMs);
+    const error = next === 'failed' ? event.error ?? { code: 'unknown', message: 'Delivery failed.' } : null;
+    store.applyDeliveryStatus(message.id, next, event.wamid, error, nowMs);
     result.applied++;
+    if (error) result.failed.push({ campaignId: message.campaignId, code: error.code });
     result.campaignIds.add(message.campaignId);
     if (next === 'failed' && event.error?.code === '131050') result.optedOut.push(message);
   }

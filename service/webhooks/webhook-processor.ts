@@ -22,6 +22,13 @@ const DRAIN_SLICE_BYTES = 512 * 1024;
 
 export type ReceiveResult = 'accepted' | 'unknown_account' | 'bad_signature';
 
+interface AppliedWebhook {
+  /** Campaigns with a row that changed: the engine checks whether they are finished. */
+  touched: Set<string>;
+  /** Accepted sends Meta now reports failed, for the campaigns' error budgets. */
+  failed: { campaignId: string; code: string }[];
+}
+
 export class WebhookProcessor {
   private isDraining = false;
   private isDrainRequested = false;
@@ -92,7 +99,8 @@ export class WebhookProcessor {
     for (const item of slice) {
       this.engine.commits.add(
         () => this.apply(item),
-        (touched) => {
+        ({ touched, failed }) => {
+          this.engine.sendsFailedLater(failed);
           this.engine.rowsSettled(touched);
           sliceDone();
         },
@@ -109,15 +117,16 @@ export class WebhookProcessor {
   drainOnce(limit = DRAIN_BATCH): number {
     const pending = this.store.listPendingWebhooks(limit).filter((item) => !this.failedIds.has(item.id));
     for (const item of pending) {
-      let touched: Set<string>;
+      let result: AppliedWebhook;
       try {
-        touched = this.store.transaction(() => this.apply(item));
+        result = this.store.transaction(() => this.apply(item));
       } catch (error) {
         this.failedIds.add(item.id);
         this.logger.error({ webhookId: item.id, error: String(error) }, 'webhook apply failed; kept for the next start');
         continue;
       }
-      this.engine.rowsSettled(touched);
+      this.engine.sendsFailedLater(result.failed);
+      this.engine.rowsSettled(result.touched);
     }
     return pending.length;
   }
@@ -134,8 +143,8 @@ export class WebhookProcessor {
     return slice;
   }
 
-  /** One stored body's statuses, replies and opt-outs, then its removal from the inbox; returns the campaigns touched. */
-  private apply(item: { id: number; accountId: string; body: Buffer }): Set<string> {
+  /** One stored body's statuses, replies and opt-outs, then its removal from the inbox. */
+  private apply(item: { id: number; accountId: string; body: Buffer }): AppliedWebhook {
     const touched = new Set<string>();
     let payload: unknown = null;
     try {
@@ -159,7 +168,7 @@ export class WebhookProcessor {
       for (const id of this.inbound.handle(item.accountId, inbound, [...preferences, ...optOutPreferences], now)) touched.add(id);
     }
     this.store.deleteWebhook(item.id);
-    return touched;
+    return { touched, failed: applied.failed };
   }
 
   private appSecretOf(accountId: string): string | null {

@@ -288,6 +288,46 @@ describe('SenderPipeline', () => {
     expect(h.messenger.calls).toHaveLength(counts.failed);
   });
 
+  it('pauses on an account or template code that arrives later in a failed status webhook', async () => {
+    const h = harness();
+    h.pipeline.addCampaign(h.campaign('c1', Array.from({ length: 100 }, (_, i) => number(i))));
+    await h.clock.advance(300);
+    h.pipeline.failedLater('c1', '132015');
+    expect(h.halts).toEqual([{ campaignId: 'c1', reason: expect.objectContaining({ code: 'meta_132015' }) }]);
+    expect(h.halts[0]?.reason.message).toMatch(/template/i);
+    const callsAtHalt = h.messenger.calls.length;
+    await h.clock.advance(5_000);
+    expect(h.messenger.calls.length).toBe(callsAtHalt);
+    expect(h.store.countByStatus('c1').queued).toBe(100 - callsAtHalt);
+  });
+
+  it('pauses a campaign whose accepted sends mostly fail later (a broken header image): the error budget', async () => {
+    const h = harness();
+    h.pipeline.addCampaign(h.campaign('c1', Array.from({ length: 400 }, (_, i) => number(i))));
+    // Every accepted send comes back failed (131053) in a status webhook soon after.
+    let reported = 0;
+    for (let t = 0; t < 3000 && h.halts.length === 0; t += 50) {
+      await h.clock.advance(50);
+      while (reported < h.messenger.calls.length - 5) {
+        h.pipeline.failedLater('c1', '131053');
+        reported++;
+      }
+    }
+    expect(h.halts).toEqual([{ campaignId: 'c1', reason: expect.objectContaining({ code: 'error_budget' }) }]);
+    expect(h.messenger.calls.length).toBeLessThan(60);
+  });
+
+  it('does not pause for a few later failures, nor for a campaign it no longer sends', async () => {
+    const h = harness();
+    h.pipeline.addCampaign(h.campaign('c1', Array.from({ length: 200 }, (_, i) => number(i))));
+    for (let t = 0; t < 3000; t += 100) {
+      await h.clock.advance(100);
+      if (t % 500 === 0) h.pipeline.failedLater('c1', '131026');
+    }
+    h.pipeline.failedLater('no-such-campaign', '132015');
+    expect(h.halts).toEqual([]);
+  });
+
   it('does not pause a campaign where only a few sends fail', async () => {
     const h = harness();
     let n = 0;

@@ -163,6 +163,15 @@ describe('applyStatusEvents', () => {
     expect(result.optedOut).toEqual([expect.objectContaining({ id, to: '+911' })]);
   });
 
+  it('reports each row that moved to failed, with its code, once (for the error budget)', () => {
+    const id = addRow('a1', 'c1', '+911', 'wamid.1');
+    addRow('a1', 'c1', '+912', 'wamid.2');
+    const failed = status('wamid.1', 'failed', null, '131053');
+    const result = applyStatusEvents(store, 'a1', [failed, status('wamid.2', 'delivered'), failed], NOW + 1);
+    expect(result.failed).toEqual([{ campaignId: 'c1', code: '131053' }]);
+    expect(row('a1', id)?.status).toBe('failed');
+  });
+
   it('never moves a cancelled or skipped row', () => {
     store.insertMessage('c1', 'a1', { key: 'k', to: '+919', params: {}, headerMedia: null, status: 'skipped' }, NOW);
     const skipped = store.listMessagesChangedAfter('c1', 0, 10).find((m) => m.to === '+919');
