@@ -27,8 +27,9 @@ import { AccountRateLimiter } from './http/rate-limit';
 import { optOutWordRoutes } from './http/opt-out-word-routes';
 import { suppressionRoutes } from './http/suppression-routes';
 import { AccountErasure } from './privacy/account-erasure';
+import { Compactor } from './privacy/compactor';
 import { ContactErasure } from './privacy/contact-erasure';
-import { RetentionJob } from './privacy/retention-job';
+import { DAY_MS, RetentionJob } from './privacy/retention-job';
 import { SheetSync } from './sheets/sheet-sync';
 import { CloudApiSimulator, type NumberConfig } from './simulator/cloud-api-simulator';
 import { InboundReplies } from './webhooks/inbound-replies';
@@ -46,6 +47,8 @@ export interface ServiceRuntime {
   readonly store: SqliteStore;
   readonly server: Server;
   readonly sandboxSimulator: CloudApiSimulator;
+  /** Message-content retention; tests run a pass with `runOnce`. */
+  readonly retention: RetentionJob;
   createAccount(input: NewAccountInput): { account: Account; apiKey: string; webhookUrl: string };
   webhookUrlFor(accountId: string): string;
   stop(): Promise<void>;
@@ -117,11 +120,12 @@ export async function startService(config: Config, options: ServiceRuntimeOption
 
   // Retention, export and erasure share the store's connection; secure_delete is on for it from here.
   const privacy = new SqlitePrivacyStore(store.db);
-  const retention = new RetentionJob(privacy, clock, logger);
+  const compactor = new Compactor(privacy, clock, { afterPurgeEveryMs: DAY_MS });
+  const retention = new RetentionJob(privacy, clock, logger, compactor);
   const rateLimiter = new AccountRateLimiter(
     { ratePerSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST }, () => clock.now());
   const accountErasure = new AccountErasure({
-    store: privacy, campaigns, engine, clock,
+    store: privacy, campaigns, engine, compactor, clock,
     forget: [
       (account) => webhooks.forget(account.id),
       (account) => templates.invalidate(account.id),
@@ -137,7 +141,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
     extraRoutes: [
       suppressionRoutes(store, () => clock.now()),
       optOutWordRoutes(store),
-      privacyRoutes({ exports: privacy, accountErasure, contactErasure: new ContactErasure(privacy), now: () => clock.now(), logger }),
+      privacyRoutes({ exports: privacy, accountErasure, contactErasure: new ContactErasure(privacy, compactor), now: () => clock.now(), logger }),
     ],
     rateLimit: rateLimiter.middleware(),
   });
@@ -162,6 +166,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
     store,
     server,
     sandboxSimulator,
+    retention,
     webhookUrlFor,
     createAccount(input) {
       const created = makeAccount(input);

@@ -3,6 +3,7 @@
 import { normalisePhoneNumber } from '../campaigns/phone-number';
 import type { Account } from '../campaigns/ports';
 import { AppError } from '../errors';
+import type { Compactor } from './compactor';
 import type { ContactErasureCounts, ErasureStore } from './privacy-ports';
 
 export interface ContactErasureResult extends ContactErasureCounts {
@@ -11,17 +12,20 @@ export interface ContactErasureResult extends ContactErasureCounts {
 }
 
 export class ContactErasure {
-  constructor(private readonly store: ErasureStore) {}
+  constructor(private readonly store: ErasureStore, private readonly compactor: Pick<Compactor, 'request'>) {}
 
   /**
-   * Normalises `rawNumber` with the account's default country and erases that contact. Idempotent: a second call
-   * erases nothing and says so. Throws AppError('invalid_phone') for a number that cannot be one.
+   * Normalises `rawNumber` with the account's default country and erases that contact: the rows at once, stale
+   * copies in page slack at the next compaction (the next retention pass, within the hour; not inline, so a burst
+   * of requests cannot stall the service). Idempotent: a second call erases nothing and says so.
+   * Throws AppError('invalid_phone') for a number that cannot be one.
    */
   erase(account: Account, rawNumber: string): ContactErasureResult {
     const phone = normalisePhoneNumber(rawNumber, account.defaultCountry);
     if (!phone.ok) throw new AppError('invalid_phone', phone.message);
     const counts = this.store.deleteContact(account.id, phone.e164);
     this.store.flushDeleted();
+    if (counts.messages > 0) this.compactor.request();
     return { to: phone.e164, ...counts };
   }
 }

@@ -2,6 +2,7 @@
 // answered after each account's retention period, keeping statuses and counts. Never touches suppressions.
 import type { Clock } from '../campaigns/clock';
 import type { Logger } from '../campaigns/ports';
+import type { Compactor } from './compactor';
 import type { RetentionStore } from './privacy-ports';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
@@ -21,6 +22,8 @@ export const DEFAULT_RETENTION_OPTIONS: RetentionJobOptions = {
 export interface RetentionPassResult {
   purgedMessages: number;
   deletedWebhooks: number;
+  /** The database files were rebuilt after the pass (see Compactor). */
+  isCompacted: boolean;
 }
 
 /**
@@ -46,6 +49,7 @@ export class RetentionJob {
     private readonly store: RetentionStore,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    private readonly compactor: Pick<Compactor, 'afterRetentionPass'> | null,
     options: Partial<RetentionJobOptions> = {},
   ) {
     this.options = { ...DEFAULT_RETENTION_OPTIONS, ...options };
@@ -83,7 +87,9 @@ export class RetentionJob {
     if (this.isStopped) return;
     this.runOnce().then(
       (result) => {
-        if (result.purgedMessages > 0 || result.deletedWebhooks > 0) this.logger.info({ ...result }, 'retention pass');
+        if (result.purgedMessages > 0 || result.deletedWebhooks > 0 || result.isCompacted) {
+          this.logger.info({ ...result }, 'retention pass');
+        }
       },
       (error: unknown) => this.logger.error({ error: String(error) }, 'retention pass failed'),
     ).finally(() => {
@@ -92,7 +98,7 @@ export class RetentionJob {
   }
 
   private async pass(): Promise<RetentionPassResult> {
-    const result: RetentionPassResult = { purgedMessages: 0, deletedWebhooks: this.store.deleteOrphanWebhooks() };
+    const result: RetentionPassResult = { purgedMessages: 0, deletedWebhooks: this.store.deleteOrphanWebhooks(), isCompacted: false };
     accounts: for (const { accountId, retentionDays } of this.store.listRetentionPolicies()) {
       // The cutoff is fixed per account for the whole pass; rows that age meanwhile wait for the next pass.
       const cutoffMs = retentionCutoffMs(this.clock.now(), retentionDays);
@@ -108,6 +114,9 @@ export class RetentionJob {
     // Every pass, not only after a purge: bytes deleted since the last one (applied webhook bodies, erasures whose
     // own flush met a reader) leave the write-ahead log within one interval.
     this.store.flushDeleted();
+    if (!this.isClosing && this.compactor) {
+      result.isCompacted = this.compactor.afterRetentionPass(result.purgedMessages > 0 || result.deletedWebhooks > 0);
+    }
     return result;
   }
 

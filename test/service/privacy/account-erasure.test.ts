@@ -66,6 +66,12 @@ function erasure(batchRows: number): AccountErasure {
         log.push(`stop sender ${id}`);
       },
     },
+    compactor: {
+      compactNow: () => {
+        log.push('compact');
+        return fx.privacy.compact();
+      },
+    },
     clock,
     forget: [(a) => log.push(`forget ${a.id}`)],
     batchRows,
@@ -85,7 +91,7 @@ describe('AccountErasure', () => {
     expect(log).toEqual([
       'cancel running', 'stop sender a1',
       'delete-messages', 'delete-messages', 'delete-messages',
-      'delete-account', 'forget a1', 'flush', 'delete-account', 'flush', 'stop sender a1',
+      'delete-account', 'forget a1', 'flush', 'delete-account', 'compact', 'stop sender a1',
     ]);
     expect(fx.store.getAccount('a1')).toBeNull();
     expect(fx.store.getAccountSecrets('a1')).toBeNull();

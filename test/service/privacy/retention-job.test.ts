@@ -2,7 +2,8 @@
 // account's retention is purged (from the rows and from the files' bytes), newer content, open rows, statuses,
 // counts and suppressions survive, and the job runs at start and then on its interval.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DAY_MS, RetentionJob } from '../../../service/privacy/retention-job';
+import { Compactor } from '../../../service/privacy/compactor';
+import { DAY_MS, RetentionJob, type RetentionJobOptions } from '../../../service/privacy/retention-job';
 import { FakeClock } from '../../fakes/fake-clock';
 import { openStoreFixture, type StoreFixture } from './store-fixture';
 
@@ -16,6 +17,10 @@ let t0: number;
 function content(id: number): { params: string | null; reply: string | null; replyAt: number | null; status: string } {
   return fx.store.db.prepare('SELECT params_json AS params, reply_text AS reply, reply_at AS replyAt, status FROM messages WHERE id = ?')
     .get(id) as { params: string | null; reply: string | null; replyAt: number | null; status: string };
+}
+
+function newJob(options: Partial<RetentionJobOptions> = {}): RetentionJob {
+  return new RetentionJob(fx.privacy, clock, silent, new Compactor(fx.privacy, clock, { afterPurgeEveryMs: DAY_MS }), options);
 }
 
 beforeEach(() => {
@@ -48,9 +53,9 @@ describe('RetentionJob', () => {
     fx.send(recent, t0 + 25 * DAY_MS);
     const countsBefore = [fx.store.countByStatus('c1'), fx.store.countByStatus('c2')];
 
-    const job = new RetentionJob(fx.privacy, clock, silent);
+    const job = newJob();
     await clock.advance(31 * DAY_MS);
-    expect(await job.runOnce()).toEqual({ purgedMessages: 2, deletedWebhooks: 0 });
+    expect(await job.runOnce()).toEqual({ purgedMessages: 2, deletedWebhooks: 0, isCompacted: true });
 
     expect(content(delivered)).toMatchObject({ params: null, reply: null, status: 'delivered' });
     expect(content(failed)).toMatchObject({ params: null, status: 'failed' });
@@ -82,7 +87,7 @@ describe('RetentionJob', () => {
     const early = fx.addRow('a', 'c1', '+919876541101', 'EARLY', t0);
     const late = fx.addRow('a', 'c1', '+919876541102', 'SENT-LATE', t0);
     fx.send(early, t0);
-    const job = new RetentionJob(fx.privacy, clock, silent);
+    const job = newJob();
 
     await clock.advance(31 * DAY_MS);
     await job.runOnce();
@@ -109,7 +114,7 @@ describe('RetentionJob', () => {
     fx.send(long, t0);
     fx.privacy.setRetentionDays('long', 10);
 
-    const job = new RetentionJob(fx.privacy, clock, silent);
+    const job = newJob();
     await clock.advance(8 * DAY_MS);
     await job.runOnce();
     expect(content(short).params).toBeNull();
@@ -126,7 +131,7 @@ describe('RetentionJob', () => {
     for (const id of ids) fx.send(id, t0);
     await clock.advance(2 * DAY_MS);
 
-    const job = new RetentionJob(fx.privacy, clock, silent, { intervalMs: HOUR_MS, batchRows: 4 });
+    const job = newJob({ intervalMs: HOUR_MS, batchRows: 4 });
     job.start();
     await clock.advance(0);
     expect(ids.every((id) => content(id).params === null)).toBe(true);
@@ -148,7 +153,7 @@ describe('RetentionJob', () => {
     fx.store.saveWebhook('a', Buffer.from('{"stuck":"OLD-WEBHOOK"}'), t0);
     fx.store.saveWebhook('a', Buffer.from('{"fresh":true}'), t0 + 10 * DAY_MS);
     fx.store.saveWebhook('erased', Buffer.from('{"orphan":"ORPHAN-WEBHOOK"}'), t0 + 30 * DAY_MS);
-    const job = new RetentionJob(fx.privacy, clock, silent);
+    const job = newJob();
     await clock.advance(31 * DAY_MS);
     expect((await job.runOnce()).deletedWebhooks).toBe(2);
     expect(fx.store.listPendingWebhooks(10).map((w) => w.body.toString())).toEqual(['{"fresh":true}']);
