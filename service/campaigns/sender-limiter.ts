@@ -6,9 +6,16 @@ const WINDOW_MS = 1000;
 export interface SenderLimiterOptions {
   /**
    * Extra time added to the 1-second window. Meta counts arrivals, not our starts: with a few ms of network
-   * jitter, sends started exactly 1 s apart can land inside one of Meta's windows. 8 ms costs 0.8% of the rate.
+   * jitter, sends started exactly 1 s apart can land inside one of Meta's windows. Each ms costs 0.1% of the rate,
+   * so it starts small and learns the path's jitter: every 130429 widens it, quiet time narrows it again.
    */
   windowMarginMs: number;
+  /** The widest the margin grows. */
+  maxWindowMarginMs: number;
+  /** Added to the margin per throughput error. */
+  marginStepMs: number;
+  /** The margin narrows by 1 ms per this much time without a throughput error. */
+  marginDecayEveryMs: number;
   /** Sends that may start back to back before even spacing applies, as a share of the rate. */
   burstShare: number;
   /** After a throughput error the rate climbs back 10% each period without another one. */
@@ -18,7 +25,8 @@ export interface SenderLimiterOptions {
 }
 
 export const DEFAULT_LIMITER_OPTIONS: SenderLimiterOptions = {
-  windowMarginMs: 8, burstShare: 0.05, recoverEveryMs: 2000, throttleShare: 0.02,
+  windowMarginMs: 4, maxWindowMarginMs: 24, marginStepMs: 1, marginDecayEveryMs: 5_000,
+  burstShare: 0.05, recoverEveryMs: 2000, throttleShare: 0.02,
 };
 
 /**
@@ -28,7 +36,7 @@ export const DEFAULT_LIMITER_OPTIONS: SenderLimiterOptions = {
  * - even spacing (GCRA): starts are `1000 / rate` ms apart, with a small burst allowance, so Meta sees a steady
  *   stream instead of a burst at the start of each second.
  *
- * On throughput errors (130429) the rate drops by 5%, at most once a second (one burst of errors is one signal),
+ * Every throughput error (130429) widens the window's margin a little (jitter is learnt); on many, the rate drops by 5%, at most once a second (one burst of errors is one signal),
  * and climbs back 10% every `recoverEveryMs` without another one. A stray error is not a signal: at the full rate a
  * few ms of network or server jitter make Meta see a window a little over the limit now and then, and slowing the
  * whole sender for seconds costs far more than the one retried message. Only errors that are a real share of the
@@ -46,6 +54,8 @@ export class SenderLimiter {
   private lastRecoveryAtMs = -Infinity;
   /** Times of the throughput errors of the last second. */
   private recentThrottles: number[] = [];
+  private marginMs: number;
+  private lastMarginChangeAtMs = -Infinity;
   private readonly options: SenderLimiterOptions;
 
   constructor(private readonly maxRatePerSecond: number, options: Partial<SenderLimiterOptions> = {}) {
@@ -55,6 +65,19 @@ export class SenderLimiter {
     this.options = { ...DEFAULT_LIMITER_OPTIONS, ...options };
     this.starts = new Float64Array(maxRatePerSecond);
     this.currentRate = maxRatePerSecond;
+    this.marginMs = this.options.windowMarginMs;
+  }
+
+  /** The margin in force now on top of the 1-second window. */
+  margin(nowMs: number): number {
+    if (this.marginMs > this.options.windowMarginMs) {
+      const steps = Math.floor((nowMs - this.lastMarginChangeAtMs) / this.options.marginDecayEveryMs);
+      if (steps > 0) {
+        this.marginMs = Math.max(this.options.windowMarginMs, this.marginMs - steps);
+        this.lastMarginChangeAtMs += steps * this.options.marginDecayEveryMs;
+      }
+    }
+    return this.marginMs;
   }
 
   /** The rate in force now (below the maximum after a throttle). */
@@ -95,13 +118,15 @@ export class SenderLimiter {
     let at = Math.max(nowMs, this.theoreticalAtMs - burst * gapMs);
     if (this.count >= rate) {
       const index = (this.head - rate + this.starts.length) % this.starts.length;
-      at = Math.max(at, (this.starts[index] as number) + WINDOW_MS + this.options.windowMarginMs);
+      at = Math.max(at, (this.starts[index] as number) + WINDOW_MS + this.margin(nowMs));
     }
     return at;
   }
 
   /** Meta said 130429: slow down if such errors are a real share of what was sent in the last second. */
   throttled(nowMs: number): void {
+    this.marginMs = Math.min(this.options.maxWindowMarginMs, this.margin(nowMs) + this.options.marginStepMs);
+    this.lastMarginChangeAtMs = nowMs;
     this.recentThrottles = this.recentThrottles.filter((at) => nowMs - at < WINDOW_MS);
     this.recentThrottles.push(nowMs);
     const threshold = Math.max(2, this.startsSince(nowMs - WINDOW_MS) * this.options.throttleShare);

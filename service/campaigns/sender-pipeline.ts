@@ -35,7 +35,7 @@ export const DEFAULT_PIPELINE_OPTIONS: Omit<SenderPipelineOptions, 'ratePerSecon
   maxInFlight: 256,
   loadBatchSize: 2000,
   maxAttempts: 6,
-  minPumpIntervalMs: 5,
+  minPumpIntervalMs: 3,
   errorBudget: DEFAULT_ERROR_BUDGET,
 };
 

@@ -18,7 +18,7 @@ const DRAIN_BATCH = 200;
  * Raw bytes of stored bodies applied in one group commit: about 1,500 statuses. The apply runs on the event loop
  * that times the sends, so a backlog is worked off in slices rather than in one long stall.
  */
-const DRAIN_SLICE_BYTES = 512 * 1024;
+const DRAIN_SLICE_BYTES = 128 * 1024;
 
 export type ReceiveResult = 'accepted' | 'unknown_account' | 'bad_signature';
 

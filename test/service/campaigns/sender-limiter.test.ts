@@ -100,7 +100,7 @@ describe('SenderLimiter', () => {
       // and pumps may overlap with an earlier pump's commit still pending.
       const random = seededRandom(rate);
       // No margin: the margin is for network jitter, and would hide a late start counted early.
-      const limiter = new SenderLimiter(rate, { windowMarginMs: 0 });
+      const limiter = new SenderLimiter(rate, { windowMarginMs: 0, maxWindowMarginMs: 0 });
       const waiting: { count: number; startAt: number }[] = [];
       const realStarts: number[] = [];
       let now = 0;
@@ -167,7 +167,12 @@ describe('SenderLimiter', () => {
       if (now >= 5000 && Math.floor(now / 200) !== Math.floor((now - 1) / 200)) limiter.throttled(now);
     }
     expect(limiter.rate(now)).toBe(1000);
-    expect(starts.filter((t) => t >= 5000 && t < 10_000).length).toBeGreaterThanOrEqual(4950);
+    // Instead the window's margin widened (25 errors, 1 ms each, up to 24 ms): about 2% of the rate, not 5-10%.
+    expect(limiter.margin(now)).toBe(24);
+    expect(starts.filter((t) => t >= 5000 && t < 10_000).length).toBeGreaterThanOrEqual(4850);
+    // Quiet time narrows it back, 1 ms per 5 s, down to the starting 4 ms.
+    expect(limiter.margin(now + 50_000)).toBe(14);
+    expect(limiter.margin(now + 1_000_000)).toBe(4);
   });
 
   it('counts repeated throughput errors within one second as one signal', () => {
