@@ -118,7 +118,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
     ? new SheetSync({ store, writer: sheetWriter, clock, onError: (error) => logger.error({ error: String(error) }, 'sheet write-back') })
     : null;
 
-  // Retention, export and erasure share the store's connection; secure_delete is on for it from here.
+  // Retention, export and erasure share the store's connection; secure_delete (FAST) is on for it from here.
   const privacy = new SqlitePrivacyStore(store.db);
   const compactor = new Compactor(privacy, clock, { afterPurgeEveryMs: DAY_MS });
   const retention = new RetentionJob(privacy, clock, logger, compactor);

@@ -30,12 +30,13 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
   private readonly statements: ReturnType<SqlitePrivacyStore['prepare']>;
 
   /**
-   * Works on `db`, the connection SqliteStore opened, and turns on `secure_delete` for it: every delete and
-   * every shrinking update from then on overwrites the freed bytes with zeros (SQLite's own cost: freed pages
-   * are written once more).
+   * Works on `db`, the connection SqliteStore opened, and turns on `secure_delete = FAST` for it: freed bytes inside
+   * a page are zeroed whenever the page is written anyway. FULL would also write every freed page once more, on the
+   * send path's hot updates; it would not be enough alone either (page splits leave copies in slack), which is why
+   * erasure compacts the file (compactor.ts) rather than trusting deletes.
    */
   constructor(private readonly db: Database.Database) {
-    db.pragma('secure_delete = ON');
+    db.pragma('secure_delete = FAST');
     db.exec(PRIVACY_SCHEMA_SQL);
     this.statements = this.prepare();
   }
