@@ -1,6 +1,6 @@
 // Sends template messages to the WhatsApp Cloud API over keep-alive HTTP (undici), and says plainly whether the
 // message was accepted, refused, never left, or is in doubt. Never throws per message; never retries (the domain does).
-import { Agent, errors as undiciErrors, request } from 'undici';
+import { Agent, errors as undiciErrors } from 'undici';
 import type { Messenger, SenderCredentials, SendRequest, SendResult } from '../../campaigns/ports';
 import { GraphEndpoint } from './graph-endpoint';
 
@@ -19,6 +19,8 @@ export class CloudApiMessenger implements Messenger {
   private readonly agent: Agent;
   private readonly endpoint: GraphEndpoint;
   private readonly timeoutMs: number;
+  /** Origin and path prefix per base URL, parsed once: a send then skips URL parsing (it runs thousands of times a second). */
+  private readonly targets = new Map<string, { origin: string; basePath: string }>();
 
   constructor(options: CloudApiMessengerOptions) {
     this.endpoint = options.endpoint;
@@ -27,7 +29,7 @@ export class CloudApiMessenger implements Messenger {
   }
 
   async send(sender: SenderCredentials, message: SendRequest): Promise<SendResult> {
-    const url = `${this.endpoint.baseFor(sender.isSandbox)}/${encodeURIComponent(sender.phoneNumberId)}/messages`;
+    const target = this.targetFor(this.endpoint.baseFor(sender.isSandbox));
     const body = JSON.stringify({
       messaging_product: 'whatsapp',
       recipient_type: 'individual',
@@ -39,9 +41,10 @@ export class CloudApiMessenger implements Messenger {
     let statusCode: number;
     let text: string;
     try {
-      const response = await request(url, {
+      const response = await this.agent.request({
+        origin: target.origin,
+        path: `${target.basePath}/${encodeURIComponent(sender.phoneNumberId)}/messages`,
         method: 'POST',
-        dispatcher: this.agent,
         headers: { authorization: `Bearer ${sender.accessToken}`, 'content-type': 'application/json' },
         body,
         headersTimeout: this.timeoutMs,
@@ -53,6 +56,16 @@ export class CloudApiMessenger implements Messenger {
       return transportFailure(error);
     }
     return readSendResponse(statusCode, text);
+  }
+
+  private targetFor(base: string): { origin: string; basePath: string } {
+    let target = this.targets.get(base);
+    if (!target) {
+      const url = new URL(base);
+      target = { origin: url.origin, basePath: url.pathname.replace(/\/+$/, '') };
+      this.targets.set(base, target);
+    }
+    return target;
   }
 
   async close(): Promise<void> {
