@@ -1,7 +1,6 @@
-// What the bench scenarios kept in their own files (webhook intake, sheet writes) share: child processes, JSON over
-// HTTP, real (non-sandbox) accounts registered at the standalone simulator with a known app secret, recipients
-// outside the simulator's fixed-outcome numbers, percentiles and /proc CPU. bench.ts has its own older copies of a
-// few of these; both are bundled into dist/service/bench.js.
+// What every bench scenario shares: child processes, JSON over HTTP, real (non-sandbox) accounts registered at the
+// standalone simulator with a known app secret, recipients outside the simulator's fixed-outcome numbers,
+// percentiles and /proc CPU. All of it is bundled into dist/service/bench.js.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -3,58 +3,25 @@
 // memory, webhook intake while sending (webhook-intake-bench.ts) and Sheets API calls of the write-back
 // (sheet-writes-bench.ts). `npm run bench -- intake|80|1000|10000|webhooks|sheets` runs one line.
 // A benchmark, not a test: it prints figures, it asserts nothing.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cpuMicros, DIST, json, sleep, startNode, type BenchEnv as Env } from './bench-kit';
 import { freePort } from './free-port';
 import { measureSheetWrites } from './sheet-writes-bench';
 import { measureWebhookIntake } from './webhook-intake-bench';
 
-const DIST = join(import.meta.dirname);
-const CLOCK_TICKS_PER_SECOND = 100;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function startProcess(script: string, env: NodeJS.ProcessEnv, readyText: string): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...(process.env.BENCH_PROFILE && script === 'main.js' ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : []), join(DIST, script)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes(readyText)) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`${script} exited (${code}): ${out}`)));
-  });
-}
-
-/** User + system CPU of a process, in microseconds (Linux /proc). */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND) * 1e6;
+/** `BENCH_PROFILE=1` writes a CPU profile of the service to /tmp/prof. */
+function startProcess(script: string, env: NodeJS.ProcessEnv, readyText: string) {
+  const profile = process.env.BENCH_PROFILE && script === 'main.js' ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
+  return startNode(script, profile, env, readyText);
 }
 
 /** Peak resident memory of a process, in MB (VmHWM). */
 function peakRssMb(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:')) ?? '';
   return Number(/(\d+)/.exec(line)?.[1] ?? 0) / 1024;
-}
-
-interface Env {
-  simUrl: string;
-  serviceUrl: string;
-  servicePid: number;
-  serviceEnv: NodeJS.ProcessEnv;
-}
-
-async function json(method: string, url: string, body?: unknown, key?: string): Promise<any> {
-  const response = await fetch(url, {
-    method,
-    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  if (response.status >= 400) throw new Error(`${method} ${url}: ${response.status} ${text}`);
-  return text ? JSON.parse(text) : null;
 }
 
 let numberSeq = 0;

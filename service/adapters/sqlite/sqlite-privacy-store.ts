@@ -1,10 +1,9 @@
 // Retention, export and erasure over the same better-sqlite3 database as SqliteStore. Deletes are done with
 // secure_delete on, and flushed out of the write-ahead log, so erased bytes do not linger in the files.
 import Database from 'better-sqlite3';
-import type { CampaignState } from '../../campaigns/campaign';
 import type { MessageStatus } from '../../campaigns/message-status';
-import type { Account, Campaign } from '../../campaigns/ports';
 import type { CompactableStore } from '../../privacy/compactor';
+import { toAccount, toCampaign } from './sqlite-rows';
 import type {
   AccountErasureCounts, AccountExportSource, AccountSnapshot, ContactErasureCounts, ContentPurgeResult, ErasureStore,
   ExportedMessage, ExportedSuppression, ExportedWebhook, RetentionPolicy, RetentionStore,
@@ -263,42 +262,6 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
     if (this.db.inTransaction) return fn();
     return this.db.transaction(fn)();
   }
-}
-
-// The row mappings repeat SqliteStore's private ones: this adapter reads on its own connection.
-
-function toAccount(r: Row): Account {
-  return {
-    id: r.id as string,
-    name: r.name as string,
-    isSandbox: r.is_sandbox === 1,
-    phoneNumberId: r.phone_number_id as string,
-    wabaId: r.waba_id as string,
-    messagesPerSecond: r.messages_per_second as number,
-    dailyLimit: (r.daily_limit as number | null) ?? null,
-    defaultCountry: (r.default_country as string | null) ?? null,
-    retentionDays: r.retention_days as number,
-    optOutWords: JSON.parse(r.opt_out_words as string) as string[],
-    createdAt: r.created_at as number,
-  };
-}
-
-function toCampaign(r: Row): Campaign {
-  return {
-    id: r.id as string,
-    accountId: r.account_id as string,
-    name: r.name as string,
-    template: { name: r.template_name as string, language: r.template_language as string },
-    templateDefinition: JSON.parse(r.template_json as string),
-    sendAt: (r.send_at as number | null) ?? null,
-    defaultCountry: (r.default_country as string | null) ?? null,
-    sheet: r.sheet_json ? JSON.parse(r.sheet_json as string) : null,
-    state: r.state as CampaignState,
-    stateReason: r.state_reason_json ? JSON.parse(r.state_reason_json as string) : null,
-    createdAt: r.created_at as number,
-    startedAt: (r.started_at as number | null) ?? null,
-    finishedAt: (r.finished_at as number | null) ?? null,
-  };
 }
 
 function toExportedMessage(r: Row): ExportedMessage {

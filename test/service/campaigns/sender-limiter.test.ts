@@ -2,18 +2,8 @@
 // and the slow-down after a throughput error (130429) with its recovery.
 import { describe, expect, it } from 'vitest';
 import { SenderLimiter } from '../../../service/campaigns/sender-limiter';
+import { seededRandom } from '../../fakes/seeded-random';
 
-/** mulberry32: a small seeded PRNG, so a failing case replays exactly. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The most starts any window [t, t + 1000) holds (starts sorted ascending). */
 function maxInAnyWindow(starts: readonly number[], windowMs = 1000): number {

@@ -8,23 +8,13 @@ import type { Test } from 'supertest';
 import { normalisePhoneNumber } from '../../../service/campaigns/phone-number';
 import { signBody } from '../../../service/webhooks/webhook-signature';
 import { auth, removeDir, settle, snapshotTables, startSandboxService, TEMPLATE, waitFor, type SandboxService } from './sandbox-service';
+import { seededRandom as seeded } from '../../fakes/seeded-random';
 
 /** FUZZ_SEED=n explores another sequence; failures print the round to reproduce. */
 const SEED = Number(process.env.FUZZ_SEED ?? 20_240_605);
 const ROUNDS = 500;
 const PARAMS = { 1: 'Ann', 2: '20%', 'button:0': 'SUMMER25' };
 
-/** mulberry32: small, fast, and the same sequence for the same seed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const random = seeded(SEED);
 const int = (n: number) => Math.floor(random() * n);

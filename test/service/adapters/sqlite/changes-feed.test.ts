@@ -6,6 +6,7 @@ import { SqliteStore } from '../../../../service/adapters/sqlite/sqlite-store';
 import type { MessageStatus } from '../../../../service/campaigns/message-status';
 import type { Campaign } from '../../../../service/campaigns/ports';
 import type { TemplateDefinition } from '../../../../service/campaigns/template';
+import { seededRandom } from '../../../fakes/seeded-random';
 
 const plainCipher = { encrypt: (s: string) => s, decrypt: (s: string) => s };
 const TEMPLATE: TemplateDefinition = {
@@ -14,16 +15,6 @@ const TEMPLATE: TemplateDefinition = {
   parameters: [{ key: '1', component: 'body', example: 'Ann' }],
 };
 
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let store: SqliteStore;
 afterEach(() => store?.close());
