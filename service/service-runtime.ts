@@ -181,6 +181,9 @@ export async function startService(config: Config, options: ServiceRuntimeOption
       await closed;
       await sandboxSimulator.close();
       await messenger.close();
+      webhooks.stop();
+      // Whatever still waits for a group commit (a webhook body accepted while the server closed) is written now.
+      engine.commits.commit();
       webhooks.drainOnce();
       store.close();
       releaseLock();

@@ -31,6 +31,7 @@ interface AppliedWebhook {
 
 export class WebhookProcessor {
   private isDraining = false;
+  private isStopped = false;
   private isDrainRequested = false;
   private readonly secrets = new Map<string, string>();
   /** Bodies whose apply threw: kept in the inbox for the next start, not retried in a loop now. */
@@ -79,6 +80,7 @@ export class WebhookProcessor {
    * The slice's applies commit together with whatever the senders wrote meanwhile.
    */
   requestDrain(): void {
+    if (this.isStopped) return;
     if (this.isDraining) {
       this.isDrainRequested = true;
       return;
@@ -111,6 +113,11 @@ export class WebhookProcessor {
         },
       );
     }
+  }
+
+  /** Shutdown: no more drains through the group commit; what is stored stays for `drainOnce` or the next start. */
+  stop(): void {
+    this.isStopped = true;
   }
 
   /** Applies up to `limit` stored bodies now, each in its own transaction (start-up and shutdown); returns how many. */
