@@ -296,7 +296,8 @@ export class SenderPipeline {
       this.release(message);
       campaignIds.add(message.campaignId);
     }
-    for (const slot of this.campaigns.values()) if (skipped.length > 0) campaignIds.add(slot.campaign.id);
+    // A skipped outcome names only its row: every campaign is read again from the start.
+    if (skipped.length > 0) for (const slot of this.campaigns.values()) campaignIds.add(slot.campaign.id);
     for (const id of campaignIds) {
       const slot = this.campaigns.get(id);
       if (slot) {
