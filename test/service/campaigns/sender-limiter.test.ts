@@ -3,18 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { SenderLimiter } from '../../../service/campaigns/sender-limiter';
 import { seededRandom } from '../../fakes/seeded-random';
+import { maxInAnyWindow } from './busiest-window';
 
-
-/** The most starts any window [t, t + 1000) holds (starts sorted ascending). */
-function maxInAnyWindow(starts: readonly number[], windowMs = 1000): number {
-  let max = 0;
-  let left = 0;
-  for (let right = 0; right < starts.length; right++) {
-    while ((starts[right] as number) - (starts[left] as number) >= windowMs) left++;
-    max = Math.max(max, right - left + 1);
-  }
-  return max;
-}
 
 /** Asks for a start at random times: clusters of attempts at one instant, small gaps, and idle pauses. */
 function randomAttempts(rate: number, attempts: number, seed: number, throttleShare = 0): number[] {

@@ -8,6 +8,7 @@ import { GroupCommit } from '../../../service/campaigns/group-commit';
 import { SenderPipeline, type SenderPipelineOptions } from '../../../service/campaigns/sender-pipeline';
 import type { TemplateDefinition } from '../../../service/campaigns/template';
 import { FakeClock } from '../../fakes/fake-clock';
+import { maxInAnyWindow } from './busiest-window';
 
 const ACCOUNT_ID = 'a_test';
 const plainCipher = { encrypt: (s: string) => s, decrypt: (s: string) => s };
@@ -123,17 +124,6 @@ function harness(options: Partial<SenderPipelineOptions> = {}): Harness {
   };
   open = h;
   return h;
-}
-
-function maxInAnyWindow(times: readonly number[], windowMs = 1000): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let max = 0;
-  let left = 0;
-  for (let right = 0; right < sorted.length; right++) {
-    while ((sorted[right] as number) - (sorted[left] as number) >= windowMs) left++;
-    max = Math.max(max, right - left + 1);
-  }
-  return max;
 }
 
 function callsInside(calls: readonly Call[], fromMs: number, toMs: number): number {
