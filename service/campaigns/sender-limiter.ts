@@ -1,13 +1,23 @@
-// Rate limit for one sender (phone number id): never more than `ratePerSecond` sends start in any 1-second
+// Rate limit for one sender (phone number id): never more than `ratePerSecond` sends reach Meta in any 1-second
 // window, and they start evenly spread rather than in bursts. Time comes from the caller (a Clock), never Date.now.
 
 const WINDOW_MS = 1000;
+/**
+ * The baseline round trip starts at 0, follows the fastest answers down at once, and climbs only this slowly
+ * (ms per second of answers) until the path has settled: the first answers of a run are slow (new connections, cold
+ * code on both sides), and a baseline learnt from them would wrongly credit the faster sends that follow as early.
+ */
+const BASELINE_RISE_MS_PER_S = 2;
+/** Seconds in a row whose fastest answers must agree before the baseline may jump to them. */
+const SETTLED_SECONDS = 3;
+/** How closely those seconds must agree: within this share of the fastest, or 2 ms. */
+const SETTLED_SPREAD = 0.05;
 
 export interface SenderLimiterOptions {
   /**
-   * Extra time added to the 1-second window. Meta counts arrivals, not our starts: with a few ms of network
-   * jitter, sends started exactly 1 s apart can land inside one of Meta's windows. Each ms costs 0.1% of the rate,
-   * so it starts small and learns the path's jitter: every 130429 widens it, quiet time narrows it again.
+   * Extra time added to the 1-second window: Meta stamps arrivals in whole milliseconds, and the answer-based bound
+   * on an arrival (see SenderLimiter) is a bound only up to the path's variation between its fastest requests. Each ms
+   * costs 0.1% of the rate, so it starts small; every 130429 still widens it, quiet time narrows it again.
    */
   windowMarginMs: number;
   /** The widest the margin grows. */
@@ -25,29 +35,37 @@ export interface SenderLimiterOptions {
 }
 
 export const DEFAULT_LIMITER_OPTIONS: SenderLimiterOptions = {
-  windowMarginMs: 4, maxWindowMarginMs: 24, marginStepMs: 1, marginDecayEveryMs: 5_000,
+  windowMarginMs: 2, maxWindowMarginMs: 24, marginStepMs: 1, marginDecayEveryMs: 5_000,
   burstShare: 0.05, recoverEveryMs: 2000, throttleShare: 0.02,
 };
 
 /**
  * Two rules, both must allow a start:
- * - a strict sliding window (p-queue's `strict` mode): the send `rate` places back started at least
- *   1 s (+ margin) ago, so any window of 1 s holds at most `rate` starts whatever the timer jitter;
+ * - a strict sliding window (p-queue's `strict` mode) over *arrivals at Meta*: the send `rate` places back must
+ *   have reached Meta at least 1 s (+ margin) ago, so any window of 1 s holds at most `rate` arrivals;
  * - even spacing (GCRA): starts are `1000 / rate` ms apart, with a small burst allowance, so Meta sees a steady
  *   stream instead of a burst at the start of each second.
  *
- * Every throughput error (130429) widens the window's margin a little (jitter is learnt); on many, the rate drops by 5%, at most once a second (one burst of errors is one signal),
- * and climbs back 10% every `recoverEveryMs` without another one. A stray error is not a signal: at the full rate a
- * few ms of network or server jitter make Meta see a window a little over the limit now and then, and slowing the
- * whole sender for seconds costs far more than the one retried message. Only errors that are a real share of the
- * last second's sends (`throttleShare`) mean the number's throughput is lower than configured.
+ * Meta counts a message when it arrives, and we cannot see that instant, only bound it. A request delayed on its way
+ * (a busy event loop on either side, a congested link) arrives late, and a window that starts just after the delay
+ * would see the delayed ones plus a full second of punctual ones. Its answer is delayed as much, so each send holds
+ * its place from `answeredAt - least round trip` (never before it started): the time it would have arrived had the
+ * way back been the fastest seen. Arrivals then keep the strict window whatever the delays on the way there, and a
+ * punctual path costs nothing. Until its answer comes, a send's place is not known, so it is not given back.
+ *
+ * Every throughput error (130429) widens the window's margin a little; on many, the rate drops by 5%, at most once a
+ * second (one burst of errors is one signal), and climbs back 10% every `recoverEveryMs` without another one. A
+ * stray error is not a signal: slowing the whole sender for seconds costs far more than the one retried message.
+ * Only errors that are a real share of the last second's sends (`throttleShare`) mean the number's throughput is
+ * lower than configured.
  */
 export class SenderLimiter {
-  private readonly starts: Float64Array;
-  private head = 0;
-  private count = 0;
-  /** Newest stamps whose sends have not started yet (their `sending` rows await the group commit). */
-  private unstarted = 0;
+  /** Per place in the ring: when its send counts as having reached Meta (its start until the answer refines it). */
+  private readonly stamps: Float64Array;
+  /** Per place: 1 once its send's answer came (or it never left), so its stamp is final. */
+  private readonly isSettled: Uint8Array;
+  /** Tickets handed out so far; ticket n lives in place n % size while it is among the last `size`. */
+  private issued = 0;
   private currentRate: number;
   private theoreticalAtMs = -Infinity;
   private lastThrottleAtMs = -Infinity;
@@ -56,6 +74,10 @@ export class SenderLimiter {
   private recentThrottles: number[] = [];
   private marginMs: number;
   private lastMarginChangeAtMs = -Infinity;
+  private baselineRttMs = 0;
+  private baselineAtMs: number | null = null;
+  /** The fastest answer of each of the last few whole seconds, newest last. */
+  private readonly fastestPerSecond: { second: number; rttMs: number }[] = [];
   private readonly options: SenderLimiterOptions;
 
   constructor(private readonly maxRatePerSecond: number, options: Partial<SenderLimiterOptions> = {}) {
@@ -63,7 +85,8 @@ export class SenderLimiter {
       throw new RangeError(`ratePerSecond must be a positive integer, got ${maxRatePerSecond}`);
     }
     this.options = { ...DEFAULT_LIMITER_OPTIONS, ...options };
-    this.starts = new Float64Array(maxRatePerSecond);
+    this.stamps = new Float64Array(maxRatePerSecond);
+    this.isSettled = new Uint8Array(maxRatePerSecond);
     this.currentRate = maxRatePerSecond;
     this.marginMs = this.options.windowMarginMs;
   }
@@ -86,41 +109,97 @@ export class SenderLimiter {
     return this.currentRate;
   }
 
-  /** Records a start at `nowMs` and returns true, or returns false when a rule says wait. */
-  tryAcquire(nowMs: number): boolean {
-    if (this.nextFreeAtMs(nowMs) > nowMs) return false;
-    this.starts[this.head] = nowMs;
-    this.head = (this.head + 1) % this.starts.length;
-    if (this.count < this.starts.length) this.count++;
-    this.unstarted = Math.min(this.unstarted + 1, this.count);
+  /**
+   * Takes a place for a send starting now and returns its ticket, or null when a rule says wait. The caller reports
+   * the send's answer with `settle`, or `release`s the ticket if the send never leaves.
+   */
+  acquire(nowMs: number): number | null {
+    if (this.nextFreeAtMs(nowMs) > nowMs) return null;
+    const ticket = this.issued++;
+    const place = ticket % this.stamps.length;
+    this.stamps[place] = nowMs;
+    this.isSettled[place] = 0;
     this.theoreticalAtMs = Math.max(this.theoreticalAtMs, nowMs) + WINDOW_MS / this.currentRate;
-    return true;
+    return ticket;
   }
 
   /**
-   * `count` of the acquired sends start now, a few ms after they were acquired (their rows had to be committed as
-   * `sending` first). Every not-yet-started stamp moves up to `atMs`: a stamp may be late, never early, so the
-   * window still holds whatever Meta's clock sees of the real starts.
+   * The send of `ticket` left at `startedAtMs` and was answered (or gave up) at `answeredAtMs`. `isRttSample`: an
+   * ordinary answer whose round trip may set the path's baseline (not an early error or a timeout).
    */
-  started(count: number, atMs: number): void {
-    for (let i = 1; i <= this.unstarted; i++) {
-      const index = (this.head - i + this.starts.length) % this.starts.length;
-      if ((this.starts[index] as number) < atMs) this.starts[index] = atMs;
-    }
-    this.unstarted = Math.max(0, this.unstarted - count);
+  settle(ticket: number, startedAtMs: number, answeredAtMs: number, isRttSample: boolean): void {
+    if (isRttSample) this.sampleRtt(answeredAtMs - startedAtMs, answeredAtMs);
+    const place = this.placeOf(ticket);
+    if (place === null) return;
+    this.stamps[place] = Math.max(startedAtMs, answeredAtMs - this.baselineRttMs);
+    this.isSettled[place] = 1;
   }
 
-  /** The earliest time a send may start (nowMs when one may start now). */
+  /** The send of `ticket` never left: its place keeps the time it was taken. */
+  release(ticket: number): void {
+    const place = this.placeOf(ticket);
+    if (place !== null) this.isSettled[place] = 1;
+  }
+
+  /** The earliest time a send may start (nowMs when one may start now; Infinity until an answer frees a place). */
   nextFreeAtMs(nowMs: number): number {
     const rate = this.rate(nowMs);
     const gapMs = WINDOW_MS / rate;
     const burst = Math.max(1, Math.floor(rate * this.options.burstShare));
     let at = Math.max(nowMs, this.theoreticalAtMs - burst * gapMs);
-    if (this.count >= rate) {
-      const index = (this.head - rate + this.starts.length) % this.starts.length;
-      at = Math.max(at, (this.starts[index] as number) + WINDOW_MS + this.margin(nowMs));
+    if (this.issued >= rate) {
+      const place = (this.issued - rate) % this.stamps.length;
+      if (this.isSettled[place] === 0) return Infinity;
+      at = Math.max(at, (this.stamps[place] as number) + WINDOW_MS + this.margin(nowMs));
     }
     return at;
+  }
+
+  /**
+   * The path's round trip without delays: a send answered `baseline` ms after it left counts from when it left,
+   * one answered later counts as having arrived that much later.
+   */
+  baselineRtt(): number {
+    return this.baselineRttMs;
+  }
+
+  private sampleRtt(rtt: number, nowMs: number): void {
+    const second = Math.floor(nowMs / 1000);
+    const newest = this.fastestPerSecond.at(-1);
+    if (newest?.second === second) newest.rttMs = Math.min(newest.rttMs, rtt);
+    else {
+      this.fastestPerSecond.push({ second, rttMs: rtt });
+      if (this.fastestPerSecond.length > SETTLED_SECONDS) this.fastestPerSecond.shift();
+    }
+    const settled = this.settledRtt();
+    if (settled !== null) this.baselineRttMs = settled;
+    else if (this.baselineAtMs !== null) {
+      // At most 1 s of climb per answer: after an idle hour the first (slow, cold) answer does not set the baseline.
+      const elapsedMs = Math.min(1000, Math.max(0, nowMs - this.baselineAtMs));
+      this.baselineRttMs += (BASELINE_RISE_MS_PER_S * elapsedMs) / 1000;
+    }
+    this.baselineRttMs = Math.min(this.baselineRttMs, rtt);
+    this.baselineAtMs = nowMs;
+  }
+
+  /** The fastest round trip of the last few seconds when they were consecutive and agree, else null. */
+  private settledRtt(): number | null {
+    const seconds = this.fastestPerSecond;
+    if (seconds.length < SETTLED_SECONDS) return null;
+    if ((seconds.at(-1) as { second: number }).second - (seconds[0] as { second: number }).second !== SETTLED_SECONDS - 1) return null;
+    let fastest = Infinity;
+    let slowest = 0;
+    for (const { rttMs } of seconds) {
+      fastest = Math.min(fastest, rttMs);
+      slowest = Math.max(slowest, rttMs);
+    }
+    return slowest - fastest <= Math.max(2, fastest * SETTLED_SPREAD) ? fastest : null;
+  }
+
+  private placeOf(ticket: number): number | null {
+    return ticket >= 0 && ticket < this.issued && this.issued - ticket <= this.stamps.length
+      ? ticket % this.stamps.length
+      : null;
   }
 
   /** Meta said 130429: slow down if such errors are a real share of what was sent in the last second. */
@@ -139,9 +218,9 @@ export class SenderLimiter {
 
   private startsSince(sinceMs: number): number {
     let n = 0;
-    for (let i = 1; i <= this.count; i++) {
-      const at = this.starts[(this.head - i + this.starts.length) % this.starts.length] as number;
-      if (at < sinceMs) break;
+    const held = Math.min(this.issued, this.stamps.length);
+    for (let i = 1; i <= held; i++) {
+      if ((this.stamps[(this.issued - i) % this.stamps.length] as number) < sinceMs) break;
       n++;
     }
     return n;

@@ -208,6 +208,8 @@ export class SenderPipeline {
     if (this.readyCount() < this.options.loadBatchSize / 2) this.refill(now);
 
     const batch: QueuedMessage[] = [];
+    /** The limiter's ticket of each message of the batch, in order. */
+    const tickets: number[] = [];
     const skipped: SendOutcome[] = [];
     let blockedByBudget = false;
     while (this.readyHead < this.ready.length && this.inFlight + batch.length < this.options.maxInFlight) {
@@ -234,7 +236,9 @@ export class SenderPipeline {
         blockedByBudget = true;
         break;
       }
-      if (!this.limiter.tryAcquire(now)) break;
+      const ticket = this.limiter.acquire(now);
+      if (ticket === null) break;
+      tickets.push(ticket);
       this.readyHead++;
       this.pairGuard.record(message.to, now);
       this.budget.record(message.to, now);
@@ -259,8 +263,8 @@ export class SenderPipeline {
         },
         // The durable "before": only once `sending` is committed does the request leave, so a crash leaves the
         // row for a webhook to settle, never for a second send.
-        (moved) => this.startSends(batch, campaigns, new Set(moved), now),
-        (error) => this.startsNotWritten(batch, skipped, error),
+        (moved) => this.startSends(batch, tickets, campaigns, new Set(moved), now),
+        (error) => this.startsNotWritten(batch, tickets, skipped, error),
       );
     }
     this.notifyDrained();
@@ -268,15 +272,18 @@ export class SenderPipeline {
   }
 
   private startSends(
-    batch: readonly QueuedMessage[], campaigns: ReadonlyMap<string, Campaign>, moved: ReadonlySet<number>, pumpedAtMs: number,
+    batch: readonly QueuedMessage[], tickets: readonly number[], campaigns: ReadonlyMap<string, Campaign>,
+    moved: ReadonlySet<number>, pumpedAtMs: number,
   ): void {
     const now = this.clock.now();
-    this.limiter.started(batch.length, now);
-    for (const message of batch) {
+    for (let i = 0; i < batch.length; i++) {
+      const message = batch[i] as QueuedMessage;
+      const ticket = tickets[i] as number;
       if (moved.has(message.id)) {
-        this.send(message, campaigns.get(message.campaignId) as Campaign, now);
+        this.send(message, campaigns.get(message.campaignId) as Campaign, now, ticket);
       } else {
         // Not `queued` any more (cancelled, or erased, since it was read): never sent.
+        this.limiter.release(ticket);
         this.inFlight--;
         this.budget.release(message.to, pumpedAtMs);
         this.release(message);
@@ -287,9 +294,11 @@ export class SenderPipeline {
   }
 
   /** The `sending` (or `skipped`) writes did not commit: the rows are still `queued` and are read again later. */
-  private startsNotWritten(batch: readonly QueuedMessage[], skipped: readonly SendOutcome[], error: unknown): void {
+  private startsNotWritten(
+    batch: readonly QueuedMessage[], tickets: readonly number[], skipped: readonly SendOutcome[], error: unknown,
+  ): void {
     this.logger.error({ error: String(error), rows: batch.length + skipped.length }, 'could not record sends; retrying');
-    this.limiter.started(batch.length, this.clock.now());
+    for (const ticket of tickets) this.limiter.release(ticket);
     this.inFlight -= batch.length;
     const campaignIds = new Set<string>();
     for (const message of batch) {
@@ -356,7 +365,7 @@ export class SenderPipeline {
     if (slot) slot.held--;
   }
 
-  private send(message: QueuedMessage, campaign: Campaign, startedAtMs: number): void {
+  private send(message: QueuedMessage, campaign: Campaign, startedAtMs: number, ticket: number): void {
     const request = {
       callbackData: callbackDataFor(message.campaignId, message.id),
       to: message.to,
@@ -364,14 +373,16 @@ export class SenderPipeline {
       components: buildComponents(campaign.templateDefinition, message.params, message.headerMedia ?? undefined),
     };
     this.messenger.send(this.sender, request).then(
-      (result) => this.settle(message, result, startedAtMs),
-      (error: unknown) => this.settle(message, { kind: 'no_answer', reason: String(error) }, startedAtMs),
+      (result) => this.settle(message, result, startedAtMs, ticket),
+      (error: unknown) => this.settle(message, { kind: 'no_answer', reason: String(error) }, startedAtMs, ticket),
     );
   }
 
-  private settle(message: QueuedMessage, result: SendResult, startedAtMs: number): void {
+  private settle(message: QueuedMessage, result: SendResult, startedAtMs: number, ticket: number): void {
     this.inFlight--;
     const now = this.clock.now();
+    // The answer bounds when the request reached Meta: its place in the throughput window (see SenderLimiter).
+    this.limiter.settle(ticket, startedAtMs, now, result.kind === 'accepted');
     const slot = this.campaigns.get(message.campaignId);
     const outcome = this.outcomeFor(message, result, startedAtMs, now, slot);
     if (outcome) this.pendingOutcomes.push(outcome);
