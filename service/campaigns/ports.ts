@@ -138,7 +138,11 @@ export interface CampaignStore {
   insertMessage(campaignId: string, accountId: string, row: NewMessage, nowMs: number): InsertResult;
   /** Up to `limit` queued rows with id > afterId, in id order. */
   loadQueued(campaignId: string, afterId: number, limit: number): QueuedMessage[];
-  /** Moves still-queued rows to `sending` (the durable "before" of a send); returns the ids that moved. */
+  /**
+   * Moves still-queued rows to `sending` (the durable "before" of a send); returns the ids that moved. A row whose
+   * recipient opted out since it was queued becomes `skipped` instead: the check and the write are one step, so an
+   * opt-out that arrives while the row waits in memory is never sent to.
+   */
   markSending(ids: readonly number[], nowMs: number): number[];
   recordSendOutcomes(outcomes: readonly SendOutcome[], nowMs: number): void;
   /** Queued and sending rows: the campaign is finished when none remain. */

@@ -10,7 +10,6 @@ import { MinHeap } from './min-heap';
 import { PairRateGuard } from './pair-rate-guard';
 import type {
   Campaign, CampaignStore, Logger, Messenger, QueuedMessage, SenderCredentials, SendOutcome, SendResult,
-  SuppressionStore,
 } from './ports';
 import { SenderLimiter } from './sender-limiter';
 import { buildComponents } from './template-params';
@@ -88,7 +87,7 @@ export class SenderPipeline {
 
   constructor(
     private readonly sender: SenderCredentials,
-    private readonly store: CampaignStore & SuppressionStore,
+    private readonly store: CampaignStore,
     private readonly messenger: Messenger,
     private readonly clock: Clock,
     private readonly logger: Logger,
@@ -210,7 +209,6 @@ export class SenderPipeline {
     const batch: QueuedMessage[] = [];
     /** The limiter's ticket of each message of the batch, in order. */
     const tickets: number[] = [];
-    const skipped: SendOutcome[] = [];
     let blockedByBudget = false;
     while (this.readyHead < this.ready.length && this.inFlight + batch.length < this.options.maxInFlight) {
       const message = this.ready[this.readyHead] as QueuedMessage;
@@ -218,12 +216,6 @@ export class SenderPipeline {
       if (!slot) {
         this.readyHead++;
         this.held.delete(message.id);
-        continue;
-      }
-      if (this.store.isSuppressed(this.sender.accountId, message.to)) {
-        this.readyHead++;
-        this.release(message);
-        skipped.push({ id: message.id, kind: 'skipped' });
         continue;
       }
       const pairAt = this.pairGuard.nextAllowedAtMs(message.to, now);
@@ -250,13 +242,12 @@ export class SenderPipeline {
     }
     this.updateWaiting(blockedByBudget, now);
 
-    if (batch.length > 0 || skipped.length > 0) {
+    if (batch.length > 0) {
       // Reserved until answered: counts against maxInFlight while its `sending` row waits for the commit.
       this.inFlight += batch.length;
       const campaigns = new Map(batch.map((m) => [m.campaignId, (this.campaigns.get(m.campaignId) as CampaignSlot).campaign]));
       this.commits.add(
         () => {
-          if (skipped.length > 0) this.store.recordSendOutcomes(skipped, now);
           // A campaign paused or cancelled since the pump sends nothing more: its rows stay `queued`.
           const ids = batch.filter((m) => this.campaigns.has(m.campaignId)).map((m) => m.id);
           return ids.length > 0 ? this.store.markSending(ids, now) : [];
@@ -264,7 +255,7 @@ export class SenderPipeline {
         // The durable "before": only once `sending` is committed does the request leave, so a crash leaves the
         // row for a webhook to settle, never for a second send.
         (moved) => this.startSends(batch, tickets, campaigns, new Set(moved), now),
-        (error) => this.startsNotWritten(batch, tickets, skipped, error),
+        (error) => this.startsNotWritten(batch, tickets, error),
       );
     }
     this.notifyDrained();
@@ -282,7 +273,7 @@ export class SenderPipeline {
       if (moved.has(message.id)) {
         this.send(message, campaigns.get(message.campaignId) as Campaign, now, ticket);
       } else {
-        // Not `queued` any more (cancelled, or erased, since it was read): never sent.
+        // Not `queued` any more (cancelled or erased since it was read, or `skipped`: its recipient opted out).
         this.limiter.release(ticket);
         this.inFlight--;
         this.budget.release(message.to, pumpedAtMs);
@@ -293,11 +284,9 @@ export class SenderPipeline {
     this.notifyDrained();
   }
 
-  /** The `sending` (or `skipped`) writes did not commit: the rows are still `queued` and are read again later. */
-  private startsNotWritten(
-    batch: readonly QueuedMessage[], tickets: readonly number[], skipped: readonly SendOutcome[], error: unknown,
-  ): void {
-    this.logger.error({ error: String(error), rows: batch.length + skipped.length }, 'could not record sends; retrying');
+  /** The `sending` writes did not commit: the rows are still `queued` and are read again later. */
+  private startsNotWritten(batch: readonly QueuedMessage[], tickets: readonly number[], error: unknown): void {
+    this.logger.error({ error: String(error), rows: batch.length }, 'could not record sends; retrying');
     for (const ticket of tickets) this.limiter.release(ticket);
     this.inFlight -= batch.length;
     const campaignIds = new Set<string>();
@@ -305,8 +294,6 @@ export class SenderPipeline {
       this.release(message);
       campaignIds.add(message.campaignId);
     }
-    // A skipped outcome names only its row: every campaign is read again from the start.
-    if (skipped.length > 0) for (const slot of this.campaigns.values()) campaignIds.add(slot.campaign.id);
     for (const id of campaignIds) {
       const slot = this.campaigns.get(id);
       if (slot) {

@@ -66,7 +66,11 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
       loadQueued: db.prepare(`SELECT id, campaign_id, to_e164, params_json, header_media_json, attempts, next_attempt_at
         FROM messages WHERE campaign_id = ? AND status = 'queued' AND id > ? ORDER BY id LIMIT ?`),
       markSending: db.prepare(`UPDATE messages SET status = 'sending', sending_at = ?, seq = ?, updated_at = ?
-        WHERE id = ? AND status = 'queued'`),
+        WHERE id = ? AND status = 'queued' AND NOT EXISTS (SELECT 1 FROM suppressions s
+          WHERE s.account_id = messages.account_id AND s.to_e164 = messages.to_e164)`),
+      skipSuppressed: db.prepare(`UPDATE messages SET status = 'skipped', seq = ?, updated_at = ?
+        WHERE id = ? AND status = 'queued' AND EXISTS (SELECT 1 FROM suppressions s
+          WHERE s.account_id = messages.account_id AND s.to_e164 = messages.to_e164)`),
       outcomeSent: db.prepare(`UPDATE messages SET status = 'sent', wamid = ?, sent_at = ?, error_code = NULL,
         error_message = NULL, seq = ?, updated_at = ? WHERE id = ? AND status IN ('sending', 'unknown')`),
       // A status webhook may have settled the row before the HTTP answer came back: keep its status, add the wamid.
@@ -252,6 +256,7 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
       const moved: number[] = [];
       for (const id of ids) {
         if (this.statements.markSending.run(nowMs, this.nextSeq(), nowMs, id).changes === 1) moved.push(id);
+        else this.statements.skipSuppressed.run(this.nextSeq(), nowMs, id);
       }
       return moved;
     });

@@ -404,4 +404,20 @@ describe('SenderPipeline', () => {
     expect(h.messenger.callsTo(number(1))).toHaveLength(0);
     expect(h.statusOf('c1', number(2)).status).toBe('sent');
   });
+
+  it('skips a row whose number opts out while the row already waits in memory for its turn', async () => {
+    const h = harness();
+    const numbers = Array.from({ length: 200 }, (_, i) => number(i));
+    h.pipeline.addCampaign(h.campaign('c1', numbers));
+    // At 80/s the first second sends about 80 rows; all 200 were read into memory at the start.
+    await h.clock.advance(1000);
+    expect(h.messenger.callsTo(number(150))).toHaveLength(0);
+    h.store.addSuppression(ACCOUNT_ID, number(150), 'reply', h.clock.now());
+    await h.clock.advance(5000);
+
+    expect(h.statusOf('c1', number(150)).status).toBe('skipped');
+    expect(h.messenger.callsTo(number(150))).toHaveLength(0);
+    expect(h.messenger.calls).toHaveLength(199);
+    expect(h.statusOf('c1', number(151)).status).toBe('sent');
+  });
 });
