@@ -27,7 +27,7 @@ export class GroupCommit {
     private readonly store: GroupCommitStore,
     private readonly clock: Clock,
     /** How long the first write waits for company. Sends wait this long after their `sending` row is queued. */
-    private readonly delayMs: number,
+    readonly delayMs: number,
     private readonly onCallbackError: (error: unknown) => void,
   ) {}
 

@@ -27,6 +27,12 @@ export interface SenderPipelineOptions {
   maxAttempts: number;
   /** Least time between two pumps: each pump's starts are written (as `sending`) together. */
   minPumpIntervalMs: number;
+  /**
+   * A pump takes the window's places that free up within this many ms past the group commit's delay and the pump
+   * interval, and each send leaves at its place's time once its `sending` row is committed. Without it every send
+   * would leave that much after its place freed, and a strict window counted from real starts loses that time for good.
+   */
+  startAheadSlackMs: number;
   errorBudget: ErrorBudgetOptions;
 }
 
@@ -35,6 +41,7 @@ export const DEFAULT_PIPELINE_OPTIONS: Omit<SenderPipelineOptions, 'ratePerSecon
   loadBatchSize: 2000,
   maxAttempts: 6,
   minPumpIntervalMs: 3,
+  startAheadSlackMs: 1,
   errorBudget: DEFAULT_ERROR_BUDGET,
 };
 
@@ -79,6 +86,10 @@ export class SenderPipeline {
   /** A write of pendingOutcomes is queued in the group commit. */
   private isFlushQueued = false;
   private cancelPump: (() => void) | null = null;
+  /** Committed sends waiting for their place's time, in that order (places are taken in time order). */
+  private launches: { message: QueuedMessage; campaign: Campaign; ticket: number; atMs: number }[] = [];
+  private launchHead = 0;
+  private cancelLaunch: (() => void) | null = null;
   private pumpAtMs = Infinity;
   private lastPumpAtMs = -Infinity;
   private isStopped = false;
@@ -207,8 +218,10 @@ export class SenderPipeline {
     if (this.readyCount() < this.options.loadBatchSize / 2) this.refill(now);
 
     const batch: QueuedMessage[] = [];
-    /** The limiter's ticket of each message of the batch, in order. */
+    /** The limiter's ticket of each message of the batch, and when its place is free, in order. */
     const tickets: number[] = [];
+    const placeAt: number[] = [];
+    const horizon = now + this.startAheadMs();
     let blockedByBudget = false;
     while (this.readyHead < this.ready.length && this.inFlight + batch.length < this.options.maxInFlight) {
       const message = this.ready[this.readyHead] as QueuedMessage;
@@ -228,11 +241,14 @@ export class SenderPipeline {
         blockedByBudget = true;
         break;
       }
-      const ticket = this.limiter.acquire(now);
+      const freeAt = this.limiter.nextFreeAtMs(now);
+      if (freeAt > horizon) break;
+      const ticket = this.limiter.acquire(freeAt);
       if (ticket === null) break;
       tickets.push(ticket);
+      placeAt.push(freeAt);
       this.readyHead++;
-      this.pairGuard.record(message.to, now);
+      this.pairGuard.record(message.to, freeAt);
       this.budget.record(message.to, now);
       batch.push(message);
     }
@@ -254,7 +270,7 @@ export class SenderPipeline {
         },
         // The durable "before": only once `sending` is committed does the request leave, so a crash leaves the
         // row for a webhook to settle, never for a second send.
-        (moved) => this.startSends(batch, tickets, campaigns, new Set(moved), now),
+        (moved) => this.startSends(batch, tickets, placeAt, campaigns, new Set(moved), now),
         (error) => this.startsNotWritten(batch, tickets, error),
       );
     }
@@ -263,15 +279,19 @@ export class SenderPipeline {
   }
 
   private startSends(
-    batch: readonly QueuedMessage[], tickets: readonly number[], campaigns: ReadonlyMap<string, Campaign>,
-    moved: ReadonlySet<number>, pumpedAtMs: number,
+    batch: readonly QueuedMessage[], tickets: readonly number[], placeAt: readonly number[],
+    campaigns: ReadonlyMap<string, Campaign>, moved: ReadonlySet<number>, pumpedAtMs: number,
   ): void {
     const now = this.clock.now();
     for (let i = 0; i < batch.length; i++) {
       const message = batch[i] as QueuedMessage;
       const ticket = tickets[i] as number;
       if (moved.has(message.id)) {
-        this.send(message, campaigns.get(message.campaignId) as Campaign, now, ticket);
+        const campaign = campaigns.get(message.campaignId) as Campaign;
+        const atMs = placeAt[i] as number;
+        // Never before its place is free: the window counts from when a send really leaves.
+        if (atMs <= now && this.launchHead === this.launches.length) this.send(message, campaign, now, ticket);
+        else this.launches.push({ message, campaign, ticket, atMs });
       } else {
         // Not `queued` any more (cancelled or erased since it was read, or `skipped`: its recipient opted out).
         this.limiter.release(ticket);
@@ -280,8 +300,35 @@ export class SenderPipeline {
         this.release(message);
       }
     }
+    this.launchDue();
     this.afterAnswer();
     this.notifyDrained();
+  }
+
+  /** Sends every committed send whose place is free by now; waits for the next one's time. */
+  private launchDue(): void {
+    this.cancelLaunch?.();
+    this.cancelLaunch = null;
+    const now = this.clock.now();
+    while (this.launchHead < this.launches.length) {
+      const launch = this.launches[this.launchHead] as (typeof this.launches)[number];
+      if (launch.atMs > now) {
+        this.cancelLaunch = this.clock.setTimer(launch.atMs - now, () => {
+          this.cancelLaunch = null;
+          this.launchDue();
+        });
+        return;
+      }
+      this.launchHead++;
+      this.send(launch.message, launch.campaign, now, launch.ticket);
+    }
+    this.launches = [];
+    this.launchHead = 0;
+  }
+
+  /** How far ahead of a place's time a pump takes it: enough for its `sending` row to be committed by then. */
+  private startAheadMs(): number {
+    return this.commits.delayMs + this.options.minPumpIntervalMs + this.options.startAheadSlackMs;
   }
 
   /** The `sending` writes did not commit: the rows are still `queued` and are read again later. */
@@ -309,7 +356,7 @@ export class SenderPipeline {
     let next = Infinity;
     if (this.readyCount() > 0) {
       if (blockedByBudget) next = this.budget.nextFreeAtMs(now) ?? now + 1000;
-      else if (this.inFlight < this.options.maxInFlight) next = this.limiter.nextFreeAtMs(now);
+      else if (this.inFlight < this.options.maxInFlight) next = this.limiter.nextFreeAtMs(now) - this.startAheadMs();
       // At maxInFlight the next answer re-arms the pump.
     } else if (this.hasUnreadRows()) {
       next = now;
