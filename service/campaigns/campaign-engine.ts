@@ -21,7 +21,7 @@ export interface CampaignEngineOptions {
 export const DEFAULT_ENGINE_OPTIONS: CampaignEngineOptions = {
   reconcileAfterMs: 10 * 60 * 1000,
   scanIntervalMs: 1000,
-  groupCommitMs: 4,
+  groupCommitMs: 8,
   pipeline: {},
 };
 
