@@ -38,6 +38,9 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
     // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only a power cut may lose the last commits.
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
+    // Every write of the group commit runs in a savepoint: its journal stays in memory instead of spilling to a temp
+    // file past 64 KiB.
+    this.db.pragma('temp_store = MEMORY');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA_SQL);
     this.db.prepare('INSERT OR IGNORE INTO schema_meta(key, value) VALUES (?, ?)').run('version', String(SCHEMA_VERSION));
