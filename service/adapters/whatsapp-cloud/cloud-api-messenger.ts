@@ -28,7 +28,7 @@ export class CloudApiMessenger implements Messenger {
     this.agent = new Agent({ connections: options.connections ?? 128, keepAliveTimeout: 4_000, pipelining: 1 });
   }
 
-  async send(sender: SenderCredentials, message: SendRequest): Promise<SendResult> {
+  send(sender: SenderCredentials, message: SendRequest): Promise<SendResult> {
     const target = this.targetFor(this.endpoint.baseFor(sender.isSandbox));
     const body = JSON.stringify({
       messaging_product: 'whatsapp',
@@ -38,10 +38,12 @@ export class CloudApiMessenger implements Messenger {
       template: { name: message.template.name, language: { code: message.template.language }, components: message.components },
       biz_opaque_callback_data: message.callbackData,
     });
-    let statusCode: number;
-    let text: string;
-    try {
-      const response = await this.agent.request({
+    // undici's lowest-level API (Dispatcher.dispatch with a handler): the answer is a few hundred bytes, so its
+    // chunks are collected as they come, without the Readable stream and promises that `request()` builds per call.
+    return new Promise((resolve) => {
+      let statusCode = 0;
+      const chunks: Buffer[] = [];
+      this.agent.dispatch({
         origin: target.origin,
         path: `${target.basePath}/${encodeURIComponent(sender.phoneNumberId)}/messages`,
         method: 'POST',
@@ -49,13 +51,25 @@ export class CloudApiMessenger implements Messenger {
         body,
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
+      }, {
+        onConnect: () => {},
+        onHeaders: (status: number) => {
+          statusCode = status;
+          return true;
+        },
+        onData: (chunk: Buffer) => {
+          chunks.push(chunk);
+          return true;
+        },
+        onComplete: () => {
+          const text = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8');
+          resolve(readSendResponse(statusCode, text));
+        },
+        // Before the answer: never sent or in doubt (transportFailure tells which). During the body: Meta answered
+        // but the wamid is lost, so the send is in doubt too.
+        onError: (error: Error) => resolve(transportFailure(error)),
       });
-      statusCode = response.statusCode;
-      text = await response.body.text();
-    } catch (error) {
-      return transportFailure(error);
-    }
-    return readSendResponse(statusCode, text);
+    });
   }
 
   private targetFor(base: string): { origin: string; basePath: string } {
