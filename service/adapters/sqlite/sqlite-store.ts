@@ -35,8 +35,10 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
   constructor(path: string, private readonly cipher: SecretCipher) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only a power cut may lose the last commits.
-    this.db.pragma('synchronous = NORMAL');
+    // FULL: each commit is on disk before anything acts on it. With NORMAL a power cut could undo a committed
+    // `sending` whose request had already left, and the row would go out again after the reboot. Group commit makes
+    // this one fsync per 8 ms, not per row (no measurable cost in the benchmark on this machine's disk).
+    this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     // Every write of the group commit runs in a savepoint: its journal stays in memory instead of spilling to a temp
     // file past 64 KiB.
