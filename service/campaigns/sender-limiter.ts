@@ -1,18 +1,9 @@
 // Rate limit for one sender (phone number id): never more than `ratePerSecond` sends reach Meta in any 1-second
 // window, and they start evenly spread rather than in bursts. Time comes from the caller (a Clock), never Date.now.
 
-const WINDOW_MS = 1000;
-/**
- * The baseline round trip starts at 0, follows the fastest answers down at once, and climbs only this slowly
- * (ms per second of answers) until the path has settled: the first answers of a run are slow (new connections, cold
- * code on both sides), and a baseline learnt from them would wrongly credit the faster sends that follow as early.
- */
-const BASELINE_RISE_MS_PER_S = 2;
-/** Seconds in a row whose fastest answers must agree before the baseline may jump to them. */
-const SETTLED_SECONDS = 3;
-/** How closely those seconds must agree: within this share of the fastest, or 2 ms. */
-const SETTLED_SPREAD = 0.05;
+import { RoundTripBaseline } from './round-trip-baseline';
 
+const WINDOW_MS = 1000;
 export interface SenderLimiterOptions {
   /**
    * Extra time added to the 1-second window: Meta stamps arrivals in whole milliseconds, and the answer-based bound
@@ -49,9 +40,10 @@ export const DEFAULT_LIMITER_OPTIONS: SenderLimiterOptions = {
  * Meta counts a message when it arrives, and we cannot see that instant, only bound it. A request delayed on its way
  * (a busy event loop on either side, a congested link) arrives late, and a window that starts just after the delay
  * would see the delayed ones plus a full second of punctual ones. Its answer is delayed as much, so each send holds
- * its place from `answeredAt - least round trip` (never before it started): the time it would have arrived had the
- * way back been the fastest seen. Arrivals then keep the strict window whatever the delays on the way there, and a
- * punctual path costs nothing. Until its answer comes, a send's place is not known, so it is not given back.
+ * its place from `answeredAt - baseline round trip` (never before it started): its start, moved later by however
+ * much longer than the path's baseline its round trip took. Arrivals then keep the strict window whatever the delays
+ * on the way there, and a punctual path costs nothing. Until its answer comes, a send's place is not known, so it is
+ * not given back.
  *
  * Every throughput error (130429) widens the window's margin a little; on many, the rate drops by 5%, at most once a
  * second (one burst of errors is one signal), and climbs back 10% every `recoverEveryMs` without another one. A
@@ -74,10 +66,7 @@ export class SenderLimiter {
   private recentThrottles: number[] = [];
   private marginMs: number;
   private lastMarginChangeAtMs = -Infinity;
-  private baselineRttMs = 0;
-  private baselineAtMs: number | null = null;
-  /** The fastest answer of each of the last few whole seconds, newest last. */
-  private readonly fastestPerSecond: { second: number; rttMs: number }[] = [];
+  private readonly baseline = new RoundTripBaseline();
   private readonly options: SenderLimiterOptions;
 
   constructor(private readonly maxRatePerSecond: number, options: Partial<SenderLimiterOptions> = {}) {
@@ -128,10 +117,10 @@ export class SenderLimiter {
    * ordinary answer whose round trip may set the path's baseline (not an early error or a timeout).
    */
   settle(ticket: number, startedAtMs: number, answeredAtMs: number, isRttSample: boolean): void {
-    if (isRttSample) this.sampleRtt(answeredAtMs - startedAtMs, answeredAtMs);
+    if (isRttSample) this.baseline.sample(answeredAtMs - startedAtMs, answeredAtMs);
     const place = this.placeOf(ticket);
     if (place === null) return;
-    this.stamps[place] = Math.max(startedAtMs, answeredAtMs - this.baselineRttMs);
+    this.stamps[place] = Math.max(startedAtMs, answeredAtMs - this.baseline.rttMs);
     this.isSettled[place] = 1;
   }
 
@@ -153,47 +142,6 @@ export class SenderLimiter {
       at = Math.max(at, (this.stamps[place] as number) + WINDOW_MS + this.margin(nowMs));
     }
     return at;
-  }
-
-  /**
-   * The path's round trip without delays: a send answered `baseline` ms after it left counts from when it left,
-   * one answered later counts as having arrived that much later.
-   */
-  baselineRtt(): number {
-    return this.baselineRttMs;
-  }
-
-  private sampleRtt(rtt: number, nowMs: number): void {
-    const second = Math.floor(nowMs / 1000);
-    const newest = this.fastestPerSecond.at(-1);
-    if (newest?.second === second) newest.rttMs = Math.min(newest.rttMs, rtt);
-    else {
-      this.fastestPerSecond.push({ second, rttMs: rtt });
-      if (this.fastestPerSecond.length > SETTLED_SECONDS) this.fastestPerSecond.shift();
-    }
-    const settled = this.settledRtt();
-    if (settled !== null) this.baselineRttMs = settled;
-    else if (this.baselineAtMs !== null) {
-      // At most 1 s of climb per answer: after an idle hour the first (slow, cold) answer does not set the baseline.
-      const elapsedMs = Math.min(1000, Math.max(0, nowMs - this.baselineAtMs));
-      this.baselineRttMs += (BASELINE_RISE_MS_PER_S * elapsedMs) / 1000;
-    }
-    this.baselineRttMs = Math.min(this.baselineRttMs, rtt);
-    this.baselineAtMs = nowMs;
-  }
-
-  /** The fastest round trip of the last few seconds when they were consecutive and agree, else null. */
-  private settledRtt(): number | null {
-    const seconds = this.fastestPerSecond;
-    if (seconds.length < SETTLED_SECONDS) return null;
-    if ((seconds.at(-1) as { second: number }).second - (seconds[0] as { second: number }).second !== SETTLED_SECONDS - 1) return null;
-    let fastest = Infinity;
-    let slowest = 0;
-    for (const { rttMs } of seconds) {
-      fastest = Math.min(fastest, rttMs);
-      slowest = Math.max(slowest, rttMs);
-    }
-    return slowest - fastest <= Math.max(2, fastest * SETTLED_SPREAD) ? fastest : null;
   }
 
   private placeOf(ticket: number): number | null {
