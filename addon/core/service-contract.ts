@@ -1,17 +1,10 @@
-// Wire types of the service's HTTP API (API.md) as the add-on uses them. Types only: no runtime code, no imports,
-// so the server bundle, the sidebar and the tests can all share them without pulling anything in.
+// Wire types of the service's HTTP API (API.md) as the add-on uses them. Types only: no runtime code, and the one
+// import is type-only (the status words, defined once in contract/), so the server bundle, the sidebar and the tests
+// can all share them without pulling anything in.
+import type { MessageStatus } from '../../contract/message-status-words';
 
 /** Per-row message status words (API.md "Message status words"). */
-export type MessageStatus =
-  | 'queued'
-  | 'sending'
-  | 'sent'
-  | 'delivered'
-  | 'read'
-  | 'failed'
-  | 'skipped'
-  | 'cancelled'
-  | 'unknown';
+export type { MessageStatus };
 
 /** Campaign states (API.md "Campaign states"). */
 export type CampaignState = 'draft' | 'scheduled' | 'running' | 'paused' | 'finished' | 'cancelled';

@@ -1,19 +1,9 @@
 // Where the six status columns live in a sheet: found by header (case-insensitive, wherever the user moved them)
 // or planned right after the data when absent. Pure layout arithmetic: reads no sheet.
 
+import { STATUS_HEADERS, type StatusField } from '../../contract/status-headers';
+
 /** The status fields, in the order they are created. */
-export type StatusField = 'key' | 'status' | 'wamid' | 'error' | 'reply' | 'updated';
-
-/** Header text of each status column; the service's write-back finds columns by these names too. */
-export const STATUS_HEADERS: Readonly<Record<StatusField, string>> = {
-  key: 'WA Key',
-  status: 'WA Status',
-  wamid: 'WA Message ID',
-  error: 'WA Error',
-  reply: 'WA Reply',
-  updated: 'WA Updated',
-};
-
 export const STATUS_FIELDS: readonly StatusField[] = ['key', 'status', 'wamid', 'error', 'reply', 'updated'];
 
 /** 0-based column index of each status field. */

@@ -1,21 +1,9 @@
-// The per-row message status words of API.md and the one rule they obey: a status only moves forward.
-// Pure: no I/O. Used by the dispatcher (sending side) and by webhook application (Meta's side).
+// The per-row message status words of API.md (defined in contract/, shared with the add-on) and the one rule they
+// obey: a status only moves forward. Pure: no I/O. Used by the dispatcher and by webhook application.
+import type { MessageStatus } from '../../contract/message-status-words';
 
-/** Status of one row's message. `sending` means the HTTP call may have left; its outcome is not yet known. */
-export type MessageStatus =
-  | 'queued'
-  | 'sending'
-  | 'sent'
-  | 'delivered'
-  | 'read'
-  | 'failed'
-  | 'skipped'
-  | 'cancelled'
-  | 'unknown';
-
-export const MESSAGE_STATUSES: readonly MessageStatus[] = [
-  'queued', 'sending', 'sent', 'delivered', 'read', 'failed', 'skipped', 'cancelled', 'unknown',
-];
+export type { MessageStatus } from '../../contract/message-status-words';
+export { MESSAGE_STATUSES } from '../../contract/message-status-words';
 
 /** Statuses reported by Meta's status webhooks that we track (`played` is folded into `read`). */
 export type DeliveryStatus = 'sent' | 'delivered' | 'read' | 'failed';

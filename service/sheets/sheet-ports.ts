@@ -39,16 +39,6 @@ export interface SheetSyncStore {
   saveSheetCursor(campaignId: string, seq: number): void;
 }
 
-/** Header names of the columns the add-on creates and the service writes (matched case-insensitively). */
-export const STATUS_HEADERS = {
-  key: 'WA Key',
-  status: 'WA Status',
-  wamid: 'WA Message ID',
-  error: 'WA Error',
-  reply: 'WA Reply',
-  updated: 'WA Updated',
-} as const;
-
 export type SheetWriteOutcome =
   | { kind: 'written'; rowsWritten: number; rowsNotFound: number }
   /** Google said slow down (429) or is briefly unavailable (5xx): try the same changes again later. */

@@ -1,8 +1,8 @@
 // SheetWriter over the Sheets API v4 (googleapis): finds the status columns and rows by name and key, writes them in
 // one values.batchUpdate, and turns Google's errors into outcomes. It never paces or retries: SheetSync does.
 import { google, type sheets_v4 } from 'googleapis';
+import { STATUS_HEADERS } from '../../../contract/status-headers';
 import {
-  STATUS_HEADERS,
   type MessageChange,
   type SheetTarget,
   type SheetWriteOutcome,
