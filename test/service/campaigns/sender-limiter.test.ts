@@ -13,6 +13,22 @@ function sendNow(limiter: SenderLimiter, now: number): boolean {
   return true;
 }
 
+/**
+ * Sends at every time the limiter names as free, from `fromMs` until `untilMs`, calling `each` after every send;
+ * returns the send times. The time named as free must really be free: a refused send fails the test.
+ */
+function sendContinuously(limiter: SenderLimiter, fromMs: number, untilMs: number, each?: (now: number) => void): number[] {
+  const starts: number[] = [];
+  let now = fromMs;
+  while (now < untilMs) {
+    now = limiter.nextFreeAtMs(now);
+    expect(sendNow(limiter, now)).toBe(true);
+    starts.push(now);
+    each?.(now);
+  }
+  return starts;
+}
+
 /** Asks for a start at random times: clusters of attempts at one instant, small gaps, and idle pauses. */
 function randomAttempts(rate: number, attempts: number, seed: number, throttleShare = 0): number[] {
   const random = seededRandom(seed);
@@ -97,16 +113,7 @@ describe('SenderLimiter', () => {
     });
 
     it(`sustains at least 99% of ${rate}/s when asked continuously`, () => {
-      const limiter = new SenderLimiter(rate);
-      let now = 0;
-      const starts: number[] = [];
-      const durationMs = rate === 1 ? 120_000 : 10_000;
-      while (now < durationMs) {
-        now = limiter.nextFreeAtMs(now);
-        // The time the limiter names as free must really be free.
-        expect(sendNow(limiter, now)).toBe(true);
-        starts.push(now);
-      }
+      const starts = sendContinuously(new SenderLimiter(rate), 0, rate === 1 ? 120_000 : 10_000);
       const spanMs = (starts.at(-1) as number) - (starts[0] as number);
       const perSecond = ((starts.length - 1) * 1000) / spanMs;
       expect(perSecond).toBeGreaterThanOrEqual(rate * 0.99);
@@ -116,14 +123,7 @@ describe('SenderLimiter', () => {
 
   for (const rate of [80, 1000]) {
     it(`spreads ${rate}/s evenly: no 100 ms holds more than a tenth of the rate plus the 5% burst allowance`, () => {
-      const limiter = new SenderLimiter(rate);
-      let now = 0;
-      const starts: number[] = [];
-      while (now < 10_000) {
-        now = limiter.nextFreeAtMs(now);
-        sendNow(limiter, now);
-        starts.push(now);
-      }
+      const starts = sendContinuously(new SenderLimiter(rate), 0, 10_000);
       const burst = Math.max(1, Math.floor(rate * 0.05));
       expect(maxInAnyWindow(starts, 100)).toBeLessThanOrEqual(rate / 10 + burst);
       // Never a whole second's worth in one instant.
@@ -181,11 +181,7 @@ describe('SenderLimiter', () => {
 
   it('drops the rate when throughput errors are a real share of the last second, and climbs back over time', () => {
     const limiter = new SenderLimiter(1000);
-    let now = 0;
-    while (now < 5000) {
-      now = limiter.nextFreeAtMs(now);
-      sendNow(limiter, now);
-    }
+    let now = sendContinuously(limiter, 0, 5000).at(-1) as number;
     const throttledAt = now;
     // 1% of the ~1,000 sends of the last second is jitter; 2% is the signal.
     for (let i = 0; i < 10; i++) limiter.throttled(throttledAt);
@@ -216,15 +212,11 @@ describe('SenderLimiter', () => {
 
   it('does not slow down for a stray throughput error at the full rate (jitter at the receiver)', () => {
     const limiter = new SenderLimiter(1000);
-    let now = 0;
-    const starts: number[] = [];
-    while (now < 10_000) {
-      now = limiter.nextFreeAtMs(now);
-      sendNow(limiter, now);
-      starts.push(now);
-      // One 130429 every 200 ms: 0.5% of the sends.
-      if (now >= 5000 && Math.floor(now / 200) !== Math.floor((now - 1) / 200)) limiter.throttled(now);
-    }
+    // One 130429 every 200 ms after the first 5 s: 0.5% of the sends.
+    const starts = sendContinuously(limiter, 0, 10_000, (at) => {
+      if (at >= 5000 && Math.floor(at / 200) !== Math.floor((at - 1) / 200)) limiter.throttled(at);
+    });
+    const now = starts.at(-1) as number;
     expect(limiter.rate(now)).toBe(1000);
     // Instead the window's margin widened (25 errors, 1 ms each, up to 24 ms): about 2% of the rate, not 5-10%.
     expect(limiter.margin(now)).toBe(24);
