@@ -2,6 +2,7 @@
 // UrlFetchApp.fetchAll round, with a time budget so one Apps Script execution stops well inside its 6 minutes and
 // leaves the rest to the next run. Pure arithmetic; the server keeps the plan's progress in document properties.
 import type { ComposeConfig } from './column-mapping';
+import type { StatusLayout } from './status-columns';
 
 /** API.md: at most 5,000 rows per `POST /v1/campaigns/:id/rows`. */
 export const MAX_ROWS_PER_REQUEST = 5000;
@@ -59,3 +60,20 @@ export interface SendJob {
 export const PENDING_STATUS = 'pending';
 /** The status word for rows the service refused at upload (the reason goes into the error column). */
 export const REJECTED_STATUS = 'rejected';
+
+/**
+ * The cells that mark selected rows as pending before any is posted: each row's key and `pending`, the other status
+ * columns emptied. Row index → (column index → value).
+ */
+export function pendingMarks(
+  layout: StatusLayout, rows: readonly number[], keys: ReadonlyMap<number, string>,
+): Map<number, Map<number, unknown>> {
+  const marks = new Map<number, Map<number, unknown>>();
+  for (const r of rows) {
+    marks.set(r, new Map<number, unknown>([
+      [layout.key, keys.get(r)], [layout.status, PENDING_STATUS], [layout.wamid, ''], [layout.error, ''],
+      [layout.reply, ''], [layout.updated, ''],
+    ]));
+  }
+  return marks;
+}

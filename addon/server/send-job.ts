@@ -11,7 +11,7 @@ import type { SendProgress } from '../core/rpc-api';
 import type { CampaignState, RowUpload, Template } from '../core/service-contract';
 import type { StatusLayout } from '../core/status-columns';
 import {
-  chunk, EXECUTION_BUDGET_MS, hasTimeForRound, PENDING_STATUS, REJECTED_STATUS, rounds, type SendJob,
+  chunk, EXECUTION_BUDGET_MS, hasTimeForRound, PENDING_STATUS, pendingMarks, REJECTED_STATUS, rounds, type SendJob,
 } from '../core/upload-plan';
 import type { ServiceClient } from './service-client';
 import { requireClient } from './settings';
@@ -104,14 +104,7 @@ export function startSend(ss: Spreadsheet, config: ComposeConfig, options: SendO
 
   // Keys and the pending mark go in together: from here on the sheet itself says which rows are left to post.
   const { keys } = assignRowKeys(keyCells, selected, options.random ?? Math.random);
-  const marks = new Map<number, Map<number, unknown>>();
-  for (const r of selected) {
-    marks.set(r, new Map<number, unknown>([
-      [layout.key, keys.get(r)!], [layout.status, PENDING_STATUS], [layout.wamid, ''], [layout.error, ''],
-      [layout.reply, ''], [layout.updated, ''],
-    ]));
-  }
-  applyWrites(table, marks);
+  applyWrites(table, pendingMarks(layout, selected, keys));
   return uploadPending(ss, state, client, job, table, layout, { ...options, nowMs: now }, startedAt);
 }
 

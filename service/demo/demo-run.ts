@@ -10,7 +10,7 @@ import { selectRows } from '../../addon/core/row-selection';
 import type { MessageItem, RowRejection, RowUpload } from '../../addon/core/service-contract';
 import { STATUS_FIELDS, type StatusLayout } from '../../addon/core/status-columns';
 import { mergeMessageItems } from '../../addon/core/sync-merge';
-import { chunk, PENDING_STATUS, REJECTED_STATUS } from '../../addon/core/upload-plan';
+import { chunk, pendingMarks, REJECTED_STATUS } from '../../addon/core/upload-plan';
 import { formatCsv, lineBreakOf, parseCsv } from './csv';
 import { CsvSheet } from './csv-sheet';
 import type { CampaignView, DemoClient } from './demo-client';
@@ -95,14 +95,7 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoRunResult> {
   });
   // As the add-on does: keys and the pending mark first, then the upload turns each row into queued or rejected.
   const { keys } = assignRowKeys(keyCells, selected, o.random ?? Math.random);
-  const marks = new Map<number, Map<number, unknown>>();
-  for (const r of selected) {
-    marks.set(r, new Map<number, unknown>([
-      [layout.key, keys.get(r)!], [layout.status, PENDING_STATUS], [layout.wamid, ''], [layout.error, ''],
-      [layout.reply, ''], [layout.updated, ''],
-    ]));
-  }
-  sheet.write(marks);
+  sheet.write(pendingMarks(layout, selected, keys));
   const uploads: RowUpload[] = selected.map((r) => buildRowUpload(sheet.rows[r]!, keys.get(r)!, index, compose));
   const upload = await uploadRows(client, campaign.id, uploads, new Map(selected.map((r) => [keys.get(r)!, r])), layout);
   sheet.write(upload.cells);
