@@ -1,6 +1,7 @@
-// Wire types of the service's HTTP API (API.md) as the add-on uses them. Types only: no runtime code, and the one
-// import is type-only (the status words, defined once in contract/), so the server bundle, the sidebar and the tests
+// Wire types of the service's HTTP API (API.md) as the add-on uses them. Types only: no runtime code, and the imports
+// are type-only (what the service shares, defined once in contract/), so the server bundle, the sidebar and the tests
 // can all share them without pulling anything in.
+import type { MessageItem } from '../../contract/message-item';
 import type { MessageStatus } from '../../contract/message-status-words';
 
 /** Per-row message status words (API.md "Message status words"). */
@@ -109,15 +110,7 @@ export interface Campaign {
 }
 
 /** One item of `GET /v1/campaigns/:id/messages`. */
-export interface MessageItem {
-  key: string;
-  to: string;
-  status: MessageStatus;
-  wamid: string | null;
-  error: { code: string; message: string } | null;
-  reply: { text: string; at: string } | null;
-  updatedAt: string;
-}
+export type { MessageItem };
 
 export interface MessagesPage {
   items: MessageItem[];

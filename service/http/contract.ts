@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { AppError } from '../errors';
 import type { RowInput, RowRejection } from '../campaigns/campaign-service';
 import type { MessageStatus } from '../campaigns/message-status';
+import type { MessageItem } from '../../contract/message-item';
 
 export const MAX_ROWS_PER_REQUEST = 5000;
 
@@ -143,15 +144,7 @@ export interface CampaignResponse {
   counts?: Record<MessageStatus | 'replied', number>;
 }
 
-export interface MessageItem {
-  key: string;
-  to: string;
-  status: MessageStatus;
-  wamid: string | null;
-  error: { code: string; message: string } | null;
-  reply: { text: string; at: string } | null;
-  updatedAt: string;
-}
+export type { MessageItem };
 
 export interface MessagesPage {
   items: MessageItem[];
