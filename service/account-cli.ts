@@ -1,7 +1,6 @@
 // `npm run account -- create ...`: makes accounts from the command line (API.md). Prints one JSON line on stdout;
 // the API key appears there once and only its hash is stored.
 import { parseArgs } from 'node:util';
-import { SqlitePrivacyStore } from './adapters/sqlite/sqlite-privacy-store';
 import { SystemClock } from './adapters/system/system-clock';
 import { assertRetentionDays } from './accounts/account-registry';
 import { loadConfig } from './config';
@@ -21,21 +20,21 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   const config = loadConfig();
   if (command === 'list') {
-    const store = openStore(config);
-    for (const a of store.listAccounts()) {
+    const store = await openStore(config);
+    for (const a of await store.listAccounts()) {
       console.log(JSON.stringify({
         accountId: a.id, name: a.name, sandbox: a.isSandbox, phoneNumberId: a.phoneNumberId, retentionDays: a.retentionDays,
       }));
     }
-    store.close();
+    await store.close();
     return;
   }
   if (command === 'set-retention') {
-    setRetention(config, rest);
+    await setRetention(config, rest);
     return;
   }
   if (command !== 'create') fail(USAGE);
@@ -59,9 +58,9 @@ function main(): void {
   if (!values.name) fail(`--name is required.\n${USAGE}`);
   const dailyLimit = values['daily-limit'] === undefined ? undefined
     : values['daily-limit'] === 'unlimited' ? null : Number(values['daily-limit']);
-  const store = openStore(config);
+  const store = await openStore(config);
   try {
-    const { account, apiKey } = accountFactory(store, new SystemClock())({
+    const { account, apiKey } = await accountFactory(store, new SystemClock())({
       name: values.name,
       isSandbox: values.sandbox ?? false,
       phoneNumberId: values['phone-number-id'],
@@ -77,17 +76,18 @@ function main(): void {
     console.log(JSON.stringify({ accountId: account.id, apiKey, webhookUrl: `${config.publicUrl}/webhooks/whatsapp/${account.id}` }));
   } catch (error) {
     if (isAppError(error)) fail(error.message);
-    if (String(error).includes('UNIQUE constraint failed: accounts.phone_number_id')) {
+    // SQLite: "UNIQUE constraint failed: accounts.phone_number_id"; PostgreSQL: "… constraint accounts_phone_number_id_key".
+    if (/phone_number_id/.test(String(error))) {
       fail('An account already uses this phone number id.');
     }
     throw error;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 /** Changes how long an existing account keeps message content; the next retention pass applies it. */
-function setRetention(config: ReturnType<typeof loadConfig>, args: string[]): void {
+async function setRetention(config: ReturnType<typeof loadConfig>, args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: { account: { type: 'string' }, 'retention-days': { type: 'string' } },
@@ -101,13 +101,13 @@ function setRetention(config: ReturnType<typeof loadConfig>, args: string[]): vo
     if (isAppError(error)) fail(error.message);
     throw error;
   }
-  const store = openStore(config);
+  const store = await openStore(config);
   try {
-    if (!new SqlitePrivacyStore(store.db).setRetentionDays(values.account, days)) fail(`No account ${values.account}.`);
+    if (!(await store.setRetentionDays(values.account, days))) fail(`No account ${values.account}.`);
     console.log(JSON.stringify({ accountId: values.account, retentionDays: days }));
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
-main();
+void main();

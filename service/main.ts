@@ -13,8 +13,8 @@ async function main(): Promise<void> {
   }
   const runtime = await startService(config);
   console.log(JSON.stringify({ listening: runtime.url, publicUrl: config.publicUrl, dataDir: config.DATA_DIR }));
-  if (runtime.store.listAccounts().length === 0) {
-    const { account, apiKey, webhookUrl } = runtime.createAccount({ name: 'Sandbox', isSandbox: true });
+  if ((await runtime.store.listAccounts()).length === 0) {
+    const { account, apiKey, webhookUrl } = await runtime.createAccount({ name: 'Sandbox', isSandbox: true });
     console.log(JSON.stringify({ accountId: account.id, apiKey, webhookUrl, sandbox: true }));
     console.error('A sandbox account was created: keep the apiKey above, it is shown only once.');
   }

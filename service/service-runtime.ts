@@ -8,7 +8,6 @@ import { createAccount, type NewAccountInput } from './accounts/account-registry
 import { generateApiKey, hashApiKey, randomToken } from './adapters/crypto/api-keys';
 import { SecretBox } from './adapters/crypto/secret-box';
 import { createSheetWriterFromCredentials } from './adapters/google-sheets/service-account';
-import { SqlitePrivacyStore } from './adapters/sqlite/sqlite-privacy-store';
 import { SqliteStore } from './adapters/sqlite/sqlite-store';
 import { acquireProcessLock, ensureDataDir, loadOrCreateSecretKey } from './adapters/system/data-dir';
 import { createLogger } from './adapters/system/pino-logger';
@@ -21,6 +20,7 @@ import { CampaignService } from './campaigns/campaign-service';
 import type { Clock } from './campaigns/clock';
 import type { Account, Logger } from './campaigns/ports';
 import type { Config } from './config';
+import type { ServiceStore } from './service-store';
 import { createApp } from './http/app';
 import { privacyRoutes } from './http/privacy-routes';
 import { AccountRateLimiter } from './http/rate-limit';
@@ -32,7 +32,6 @@ import { ContactErasure } from './privacy/contact-erasure';
 import { DAY_MS, RetentionJob } from './privacy/retention-job';
 import { SheetSync } from './sheets/sheet-sync';
 import { CloudApiSimulator, type NumberConfig } from './simulator/cloud-api-simulator';
-import { InboundReplies } from './webhooks/inbound-replies';
 import { WebhookProcessor } from './webhooks/webhook-processor';
 
 export interface ServiceRuntimeOptions {
@@ -44,12 +43,12 @@ export interface ServiceRuntimeOptions {
 
 export interface ServiceRuntime {
   readonly url: string;
-  readonly store: SqliteStore;
+  readonly store: ServiceStore;
   readonly server: Server;
   readonly sandboxSimulator: CloudApiSimulator;
   /** Message-content retention; tests run a pass with `runOnce`. */
   readonly retention: RetentionJob;
-  createAccount(input: NewAccountInput): { account: Account; apiKey: string; webhookUrl: string };
+  createAccount(input: NewAccountInput): Promise<{ account: Account; apiKey: string; webhookUrl: string }>;
   webhookUrlFor(accountId: string): string;
   stop(): Promise<void>;
 }
@@ -65,13 +64,13 @@ export function randomDigits(count: number): string {
 }
 
 /** Opens the store on DATA_DIR, with secrets sealed under SECRET_KEY (generated on first start). */
-export function openStore(config: Config): SqliteStore {
+export async function openStore(config: Config): Promise<ServiceStore> {
   ensureDataDir(config.DATA_DIR);
   const secretKey = loadOrCreateSecretKey(config.DATA_DIR, config.SECRET_KEY, SecretBox.generateKey);
   return new SqliteStore(join(config.DATA_DIR, 'campaigns.db'), new SecretBox(secretKey));
 }
 
-export function accountFactory(store: SqliteStore, clock: Clock) {
+export function accountFactory(store: ServiceStore, clock: Clock) {
   return (input: NewAccountInput) => createAccount({
     insert: (row) => store.insertAccount(row),
     generateApiKey, hashApiKey, randomToken: () => randomToken(), randomDigits,
@@ -85,11 +84,11 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   ensureDataDir(config.DATA_DIR);
   const releaseLock = options.isLockFree ? () => {} : acquireProcessLock(config.DATA_DIR);
-  const store = openStore(config);
+  const store = await openStore(config);
 
   let internalUrl = `http://127.0.0.1:${config.PORT}`;
-  const sandboxNumberOf = (account: Account | null): NumberConfig | undefined => {
-    const secrets = account?.isSandbox ? store.getAccountSecrets(account.id) : null;
+  const sandboxNumberOf = async (account: Account | null): Promise<NumberConfig | undefined> => {
+    const secrets = account?.isSandbox ? await store.getAccountSecrets(account.id) : null;
     if (!account || !secrets) return undefined;
     return {
       phoneNumberId: account.phoneNumberId, wabaId: account.wabaId, accessToken: secrets.accessToken, appSecret: secrets.appSecret,
@@ -102,14 +101,14 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   const templates = new CloudTemplateCatalog(endpoint, () => clock.now());
   const engine = new CampaignEngine(store, messenger, clock, logger, { reconcileAfterMs: config.RECONCILE_AFTER_MS });
   const campaigns = new CampaignService(store, templates, engine, messenger, clock, newId);
-  const webhooks = new WebhookProcessor(store, engine, clock, logger, new InboundReplies(store));
+  const webhooks = new WebhookProcessor(store, engine, clock, logger);
 
   // Sandbox accounts send to this simulator, which posts signed webhooks back to this very service over HTTP.
   const sandboxSimulator = new CloudApiSimulator({
     basePath: '/sandbox/graph',
     exposeControlRoutes: false,
-    resolveUnknownNumber: (phoneNumberId) => sandboxNumberOf(store.findAccountByPhoneNumberId(phoneNumberId)),
-    resolveUnknownWaba: (wabaId) => sandboxNumberOf(store.findSandboxAccountByWabaId(wabaId)),
+    resolveUnknownNumber: async (phoneNumberId) => sandboxNumberOf(await store.findAccountByPhoneNumberId(phoneNumberId)),
+    resolveUnknownWaba: async (wabaId) => sandboxNumberOf(await store.findSandboxAccountByWabaId(wabaId)),
   });
 
   const sheetWriter = createSheetWriterFromCredentials(config.GOOGLE_APPLICATION_CREDENTIALS,
@@ -118,8 +117,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
     ? new SheetSync({ store, writer: sheetWriter, clock, onError: (error) => logger.error({ error: String(error) }, 'sheet write-back') })
     : null;
 
-  // Retention, export and erasure share the store's connection; secure_delete (FAST) is on for it from here.
-  const privacy = new SqlitePrivacyStore(store.db);
+  const privacy = store.privacy;
   const compactor = new Compactor(privacy, clock, { afterPurgeEveryMs: DAY_MS });
   const retention = new RetentionJob(privacy, clock, logger, compactor);
   const rateLimiter = new AccountRateLimiter(
@@ -168,8 +166,8 @@ export async function startService(config: Config, options: ServiceRuntimeOption
     sandboxSimulator,
     retention,
     webhookUrlFor,
-    createAccount(input) {
-      const created = makeAccount(input);
+    async createAccount(input) {
+      const created = await makeAccount(input);
       return { ...created, webhookUrl: webhookUrlFor(created.account.id) };
     },
     async stop() {
@@ -181,11 +179,11 @@ export async function startService(config: Config, options: ServiceRuntimeOption
       await closed;
       await sandboxSimulator.close();
       await messenger.close();
-      webhooks.stop();
+      await webhooks.stop();
       // Whatever still waits for a group commit (a webhook body accepted while the server closed) is written now.
-      engine.commits.commit();
-      webhooks.drainOnce();
-      store.close();
+      await engine.commits.commit();
+      await webhooks.drainOnce();
+      await store.close();
       releaseLock();
     },
   };

@@ -19,7 +19,7 @@ export interface NewAccountInput {
 }
 
 export interface AccountFactoryDeps {
-  insert(input: { account: Account; secrets: AccountSecrets; apiKeyHash: string }): void;
+  insert(input: { account: Account; secrets: AccountSecrets; apiKeyHash: string }): Promise<void>;
   generateApiKey(): string;
   hashApiKey(key: string): string;
   randomToken(): string;
@@ -41,7 +41,7 @@ export function assertRetentionDays(days: number): void {
 /** Meta's messaging limit tiers (CLOUD_API.md 3.3); null is unlimited. */
 export const DAILY_LIMIT_TIERS = [250, 2000, 10000, 100000] as const;
 
-export function createAccount(deps: AccountFactoryDeps, input: NewAccountInput): { account: Account; apiKey: string } {
+export async function createAccount(deps: AccountFactoryDeps, input: NewAccountInput): Promise<{ account: Account; apiKey: string }> {
   if (!input.name.trim()) throw new AppError('bad_request', 'An account needs a name.');
   const mps = input.messagesPerSecond ?? 80;
   if (!Number.isInteger(mps) || mps < 1 || mps > 1000) {
@@ -85,6 +85,6 @@ export function createAccount(deps: AccountFactoryDeps, input: NewAccountInput):
     createdAt: deps.now(),
   };
   const apiKey = deps.generateApiKey();
-  deps.insert({ account, secrets, apiKeyHash: deps.hashApiKey(apiKey) });
+  await deps.insert({ account, secrets, apiKeyHash: deps.hashApiKey(apiKey) });
   return { account, apiKey };
 }

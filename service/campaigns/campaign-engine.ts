@@ -1,20 +1,32 @@
-// Keeps every campaign moving: starts scheduled ones on time, runs one SenderPipeline per sender, finishes drained
-// campaigns and turns long-unsettled sends into `unknown`. The store is the truth; this re-reads it on every signal
-// and on an interval, so pause, resume and crash recovery all converge on the same state.
-import type { CampaignState, StateReason } from './campaign';
-import { assertTransition } from './campaign';
+// Keeps every campaign moving: starts scheduled ones on time, runs one SenderPipeline per sender whose lease this
+// instance holds, finishes drained campaigns and turns long-unsettled sends into `unknown`. The store is the truth;
+// this re-reads it on every signal and on an interval, so pause, resume, crash recovery and a takeover by another
+// instance all converge on the same state. Every state change is a compare-and-set in the store.
+import type { CampaignCommand, StateReason } from './campaign';
+import { assertTransition, statesAccepting } from './campaign';
 import type { Clock } from './clock';
 import { GroupCommit } from './group-commit';
-import type { AccountStore, Campaign, CampaignStore, Logger, Messenger, SuppressionStore } from './ports';
-import { SenderPipeline, type SenderPipelineOptions } from './sender-pipeline';
+import type { AccountStore, Campaign, CampaignStore, LeaseStore, Logger, Messenger, SuppressionStore } from './ports';
+import { SenderPipeline, type PipelineLease, type SenderPipelineOptions } from './sender-pipeline';
 
 export interface CampaignEngineOptions {
   /** A `sending` row no webhook settled within this becomes `unknown` (must exceed the send timeout). */
   reconcileAfterMs: number;
-  /** How often the store is re-read for due, new and finished campaigns. */
+  /** How often the store is re-read for due, new, paused and finished campaigns, and free leases tried. */
   scanIntervalMs: number;
   /** How long a write waits for others to share its commit (group commit). */
   groupCommitMs: number;
+  /** This instance's name in leases: unique per process. */
+  instanceId: string;
+  /** A sender lease lasts this long unless renewed; a dead holder's senders are taken over within about this. */
+  leaseTtlMs: number;
+  /** How often a held lease is renewed. */
+  leaseRenewMs: number;
+  /**
+   * A holder stops launching sends this long before its lease could expire, so that a successor (which takes over
+   * only after expiry) starts its throughput window at least a second after the last send of this one.
+   */
+  leaseLaunchMarginMs: number;
   pipeline: Partial<Omit<SenderPipelineOptions, 'ratePerSecond' | 'dailyLimit'>>;
 }
 
@@ -22,16 +34,32 @@ export const DEFAULT_ENGINE_OPTIONS: CampaignEngineOptions = {
   reconcileAfterMs: 10 * 60 * 1000,
   scanIntervalMs: 1000,
   groupCommitMs: 8,
+  instanceId: 'local',
+  leaseTtlMs: 10_000,
+  leaseRenewMs: 2_000,
+  leaseLaunchMarginMs: 2_000,
   pipeline: {},
 };
 
-type EngineStore = CampaignStore & AccountStore & SuppressionStore;
+/** A throughput window: a lease given up stays unclaimable this long (see LeaseStore.releaseSenderLease). */
+const RELEASE_QUIET_MS = 1000;
+
+type EngineStore = CampaignStore & AccountStore & SuppressionStore & LeaseStore;
+
+interface HeldSender {
+  pipeline: SenderPipeline;
+  lease: PipelineLease;
+}
 
 export class CampaignEngine {
-  private readonly pipelines = new Map<string, SenderPipeline>();
+  private readonly senders = new Map<string, HeldSender>();
+  /** Accounts whose sender is being set up (lease asked, limits restored): one set-up at a time per account. */
+  private readonly starting = new Map<string, Promise<HeldSender | null>>();
   private readonly scheduleTimers = new Map<string, () => void>();
   private cancelScan: (() => void) | null = null;
+  private cancelRenew: (() => void) | null = null;
   private isRunning = false;
+  private isScanning = false;
   private readonly options: CampaignEngineOptions;
   /** Every sender's writes and the webhook intake's share these commits. */
   readonly commits: GroupCommit;
@@ -51,116 +79,180 @@ export class CampaignEngine {
   /** Picks up running and scheduled campaigns (after a restart too) and starts the periodic scan. */
   start(): void {
     this.isRunning = true;
-    this.scan();
+    void this.scan();
+    this.scheduleRenewal();
   }
 
+  /** Finishes what is in flight, then gives the leases up so another instance takes over at once (SIGTERM). */
   async stop(): Promise<void> {
     this.isRunning = false;
     this.cancelScan?.();
+    this.cancelRenew?.();
     for (const cancel of this.scheduleTimers.values()) cancel();
     this.scheduleTimers.clear();
-    await Promise.all([...this.pipelines.values()].map((p) => p.stop()));
-    this.pipelines.clear();
-    this.commits.commit();
+    await Promise.allSettled(this.starting.values());
+    const senders = [...this.senders.entries()];
+    this.senders.clear();
+    await Promise.all(senders.map(([, held]) => held.pipeline.stop()));
+    await this.commits.commit();
+    await Promise.all(senders.map(([, held]) => this.releaseLease(held)));
   }
 
   /** Call after any change of a campaign's state in the store (HTTP routes do). */
-  campaignChanged(campaignId: string): void {
-    const campaign = this.store.getCampaignById(campaignId);
+  async campaignChanged(campaignId: string): Promise<void> {
+    const campaign = await this.store.getCampaignById(campaignId);
     if (!campaign || !this.isRunning) return;
-    this.follow(campaign);
+    await this.follow(campaign);
   }
 
   /** New rows were stored for a campaign. */
-  rowsAdded(campaignId: string): void {
-    const campaign = this.store.getCampaignById(campaignId);
-    if (campaign) this.pipelines.get(campaign.accountId)?.wake(campaignId);
+  async rowsAdded(campaignId: string): Promise<void> {
+    const campaign = await this.store.getCampaignById(campaignId);
+    if (campaign) this.senders.get(campaign.accountId)?.pipeline.wake(campaignId);
   }
 
   /** Rows of the campaign went back to `queued` below the read cursor (a marketer's re-send of unknown rows). */
-  rowsRequeued(campaignId: string): void {
-    const campaign = this.store.getCampaignById(campaignId);
-    if (campaign) this.pipelines.get(campaign.accountId)?.wake(campaignId, true);
+  async rowsRequeued(campaignId: string): Promise<void> {
+    const campaign = await this.store.getCampaignById(campaignId);
+    if (campaign) this.senders.get(campaign.accountId)?.pipeline.wake(campaignId, true);
   }
 
   /** A webhook settled rows of these campaigns: a drained one may now be finished. */
-  rowsSettled(campaignIds: Iterable<string>): void {
-    for (const id of campaignIds) this.finishIfDone(id);
+  async rowsSettled(campaignIds: Iterable<string>): Promise<void> {
+    for (const id of campaignIds) await this.finishIfDone(id);
   }
 
   /** Meta reported these accepted sends as failed (status webhooks), with its error code. */
-  sendsFailedLater(failures: readonly { campaignId: string; code: string }[]): void {
+  async sendsFailedLater(failures: readonly { campaignId: string; code: string }[]): Promise<void> {
     for (const { campaignId, code } of failures) {
-      const campaign = this.store.getCampaignById(campaignId);
-      if (campaign?.state === 'running') this.pipelines.get(campaign.accountId)?.failedLater(campaignId, code);
+      const campaign = await this.store.getCampaignById(campaignId);
+      if (campaign?.state === 'running') this.senders.get(campaign.accountId)?.pipeline.failedLater(campaignId, code);
     }
   }
 
-  private follow(campaign: Campaign): void {
-    const pipeline = this.pipelines.get(campaign.accountId);
+  /** True while this instance holds the account's sender lease (tests, diagnostics). */
+  isSendingFor(accountId: string): boolean {
+    return this.senders.has(accountId);
+  }
+
+  private async follow(campaign: Campaign): Promise<void> {
     if (campaign.state === 'running') {
-      this.pipelineFor(campaign.accountId)?.addCampaign(campaign);
+      (await this.senderFor(campaign.accountId))?.pipeline.addCampaign(campaign);
     } else {
-      pipeline?.removeCampaign(campaign.id);
+      this.senders.get(campaign.accountId)?.pipeline.removeCampaign(campaign.id);
     }
     if (campaign.state === 'scheduled') this.scheduleStart(campaign);
     else this.unschedule(campaign.id);
   }
 
-  private pipelineFor(accountId: string): SenderPipeline | null {
-    const existing = this.pipelines.get(accountId);
-    if (existing) return existing;
-    const account = this.store.getAccount(accountId);
-    const secrets = this.store.getAccountSecrets(accountId);
-    if (!account || !secrets) return null;
+  /** The account's sender on this instance: set up when this instance can take the lease, else null. */
+  private senderFor(accountId: string): Promise<HeldSender | null> {
+    const held = this.senders.get(accountId);
+    if (held) return Promise.resolve(held);
+    const pending = this.starting.get(accountId);
+    if (pending) return pending;
+    const setUp = this.setUpSender(accountId).finally(() => this.starting.delete(accountId));
+    this.starting.set(accountId, setUp);
+    return setUp;
+  }
+
+  private async setUpSender(accountId: string): Promise<HeldSender | null> {
+    if (!this.isRunning) return null;
+    const askedAtMs = this.clock.now();
+    const granted = await this.store.acquireSenderLease(accountId, this.options.instanceId, this.options.leaseTtlMs);
+    if (!granted) return null;
+    const lease: PipelineLease = {
+      fence: { accountId, token: granted.token },
+      launchDeadlineMs: this.deadlineFor(askedAtMs, granted.validForMs),
+    };
+    const account = await this.store.getAccount(accountId);
+    const secrets = await this.store.getAccountSecrets(accountId);
+    if (!account || !secrets || !this.isRunning) {
+      await this.store.releaseSenderLease(lease.fence, this.options.instanceId, 0);
+      return null;
+    }
     const pipeline = new SenderPipeline(
       { accountId, isSandbox: account.isSandbox, phoneNumberId: account.phoneNumberId, accessToken: secrets.accessToken },
       this.store, this.messenger, this.clock, this.logger,
       {
-        onHalt: (campaignId, reason) => this.transition(campaignId, 'pause', reason),
-        onWaiting: (campaignId, reason) => this.setWaiting(campaignId, reason),
-        onDrained: (campaignId) => this.finishIfDone(campaignId),
+        onHalt: (campaignId, reason) => this.background(this.transition(campaignId, 'pause', reason)),
+        onWaiting: (campaignId, reason) => this.background(this.setWaiting(campaignId, reason)),
+        onDrained: (campaignId) => this.background(this.finishIfDone(campaignId)),
+        onLeaseLost: () => this.dropSender(accountId, pipeline),
       },
       this.commits,
+      lease,
       { ...this.options.pipeline, ratePerSecond: account.messagesPerSecond, dailyLimit: account.dailyLimit },
     );
-    this.pipelines.set(accountId, pipeline);
-    return pipeline;
+    // The rate window, the pair guard and the daily tier come back from the store before the first send.
+    await pipeline.restoreLimits();
+    const held = { pipeline, lease };
+    this.senders.set(accountId, held);
+    this.logger.info({ accountId, leaseToken: granted.token }, 'sending for the account');
+    return held;
+  }
+
+  private deadlineFor(askedAtMs: number, validForMs: number): number {
+    // Counted from before the request: the store granted it later, so the lease lasts at least this long here.
+    return askedAtMs + validForMs - this.options.leaseLaunchMarginMs;
+  }
+
+  private dropSender(accountId: string, pipeline: SenderPipeline): void {
+    if (this.senders.get(accountId)?.pipeline === pipeline) this.senders.delete(accountId);
   }
 
   /** Drops the sender of an account whose credentials or limits changed, or that was erased. */
   async forgetAccount(accountId: string): Promise<void> {
-    const pipeline = this.pipelines.get(accountId);
-    this.pipelines.delete(accountId);
-    await pipeline?.stop();
+    await this.starting.get(accountId);
+    const held = this.senders.get(accountId);
+    this.senders.delete(accountId);
+    if (!held) return;
+    await held.pipeline.stop();
+    await this.commits.commit();
+    await this.releaseLease(held, 0);
   }
 
-  private transition(campaignId: string, command: 'pause' | 'due' | 'finish', reason: StateReason | null): void {
-    const campaign = this.store.getCampaignById(campaignId);
-    if (!campaign) return;
-    let next: CampaignState;
+  private async retire(accountId: string, held: HeldSender): Promise<void> {
+    this.senders.delete(accountId);
+    await held.pipeline.stop();
+    await this.commits.commit();
+    // Set up again meanwhile (a campaign started): the new pipeline sends under the same lease; keep it.
+    if (this.senders.has(accountId) || this.starting.has(accountId)) return;
+    await this.releaseLease(held);
+  }
+
+  private async releaseLease(held: HeldSender, quietMs = RELEASE_QUIET_MS): Promise<void> {
     try {
-      next = assertTransition(campaign.state, command);
-    } catch {
-      return;
+      await this.store.releaseSenderLease(held.lease.fence, this.options.instanceId, quietMs);
+    } catch (error) {
+      this.logger.warn({ error: String(error) }, 'could not release a sender lease; it expires on its own');
     }
-    this.store.updateCampaignState(campaignId, next, reason, this.clock.now());
-    // Not from/to: those keys are redacted as phone numbers.
-    this.logger.info({ campaignId, previousState: campaign.state, state: next, reason: reason?.code }, 'campaign state');
-    this.follow({ ...campaign, state: next, stateReason: reason });
   }
 
-  private setWaiting(campaignId: string, reason: StateReason | null): void {
-    const campaign = this.store.getCampaignById(campaignId);
-    if (campaign?.state === 'running') this.store.updateCampaignState(campaignId, 'running', reason, this.clock.now());
+  /** Applies `command` as a compare-and-set; false when the campaign was not in a state it applies to. */
+  private async transition(campaignId: string, command: CampaignCommand, reason: StateReason | null): Promise<boolean> {
+    const to = assertTransition(statesAccepting(command)[0] as Campaign['state'], command);
+    const isMoved = await this.store.transitionCampaign({
+      campaignId, from: statesAccepting(command), to, reason, nowMs: this.clock.now(), onlyIfNoOpenRows: command === 'finish',
+    });
+    if (!isMoved) return false;
+    this.logger.info({ campaignId, command, state: to, reason: reason?.code }, 'campaign state');
+    const campaign = await this.store.getCampaignById(campaignId);
+    if (campaign) await this.follow(campaign);
+    return true;
   }
 
-  private finishIfDone(campaignId: string): void {
-    const campaign = this.store.getCampaignById(campaignId);
+  private async setWaiting(campaignId: string, reason: StateReason | null): Promise<void> {
+    await this.store.transitionCampaign({ campaignId, from: ['running'], to: 'running', reason, nowMs: this.clock.now() });
+  }
+
+  private async finishIfDone(campaignId: string): Promise<void> {
+    const campaign = await this.store.getCampaignById(campaignId);
     if (campaign?.state !== 'running') return;
-    const pipeline = this.pipelines.get(campaign.accountId);
-    if (pipeline && !pipeline.isDrained(campaignId)) return;
-    if (this.store.countOpen(campaignId) === 0) this.transition(campaignId, 'finish', null);
+    const held = this.senders.get(campaign.accountId);
+    if (held && !held.pipeline.isDrained(campaignId)) return;
+    // The store decides in one step: still running and no row queued or sending.
+    await this.transition(campaignId, 'finish', null);
   }
 
   private scheduleStart(campaign: Campaign): void {
@@ -168,7 +260,8 @@ export class CampaignEngine {
     const delayMs = Math.max(0, (campaign.sendAt ?? 0) - this.clock.now());
     this.scheduleTimers.set(campaign.id, this.clock.setTimer(delayMs, () => {
       this.scheduleTimers.delete(campaign.id);
-      this.transition(campaign.id, 'due', null);
+      // Every instance may fire this; the compare-and-set starts the campaign once.
+      this.background(this.transition(campaign.id, 'due', null));
     }));
   }
 
@@ -177,27 +270,83 @@ export class CampaignEngine {
     this.scheduleTimers.delete(campaignId);
   }
 
-  private scan(): void {
-    if (!this.isRunning) return;
+  private background(work: Promise<unknown>): void {
+    work.catch((error: unknown) => this.logger.error({ error: String(error) }, 'campaign engine step failed'));
+  }
+
+  private async scan(): Promise<void> {
+    if (!this.isRunning || this.isScanning) return;
+    this.isScanning = true;
     const now = this.clock.now();
     try {
-      const settled = this.store.markUnsettledUnknown(now - this.options.reconcileAfterMs, now);
-      if (settled > 0) this.logger.warn({ rows: settled }, 'sends with no outcome marked unknown');
-      for (const campaign of this.store.listCampaignsInStates(['scheduled', 'running'])) {
-        if (campaign.state === 'scheduled' && (campaign.sendAt ?? 0) <= now) {
-          this.transition(campaign.id, 'due', null);
+      if (await this.store.acquireJobLease('reconcile', this.options.instanceId, this.options.scanIntervalMs * 5)) {
+        const settled = await this.store.markUnsettledUnknown(now - this.options.reconcileAfterMs, now);
+        if (settled > 0) this.logger.warn({ rows: settled }, 'sends with no outcome marked unknown');
+      }
+      const open = await this.store.listCampaignsInStates(['scheduled', 'running']);
+      const running = new Map<string, Campaign[]>();
+      for (const campaign of open) {
+        if (campaign.state === 'scheduled') {
+          if ((campaign.sendAt ?? 0) <= now) await this.transition(campaign.id, 'due', null);
+          else if (!this.scheduleTimers.has(campaign.id)) this.scheduleStart(campaign);
           continue;
         }
-        const pipeline = this.pipelines.get(campaign.accountId);
-        if (campaign.state === 'scheduled' && !this.scheduleTimers.has(campaign.id)) this.scheduleStart(campaign);
-        if (campaign.state === 'running') {
-          if (!pipeline?.hasCampaign(campaign.id)) this.follow(campaign);
-          this.finishIfDone(campaign.id);
+        const list = running.get(campaign.accountId) ?? [];
+        list.push(campaign);
+        running.set(campaign.accountId, list);
+      }
+      // Campaigns paused or cancelled through another instance stop here too.
+      for (const [accountId, held] of this.senders) {
+        const runningIds = new Set((running.get(accountId) ?? []).map((c) => c.id));
+        for (const id of held.pipeline.campaignIds()) if (!runningIds.has(id)) held.pipeline.removeCampaign(id);
+      }
+      // A sender with nothing left to send gives its lease up, so that the numbers spread over the instances.
+      for (const [accountId, held] of [...this.senders]) {
+        if (!running.has(accountId) && held.pipeline.campaignCount === 0) await this.retire(accountId, held);
+      }
+      for (const [accountId, campaigns] of running) {
+        const held = await this.senderFor(accountId);
+        for (const campaign of campaigns) {
+          if (held && !held.pipeline.hasCampaign(campaign.id)) held.pipeline.addCampaign(campaign);
+          await this.finishIfDone(campaign.id);
         }
       }
     } catch (error) {
       this.logger.error({ error: String(error) }, 'campaign scan failed');
+    } finally {
+      this.isScanning = false;
     }
-    this.cancelScan = this.clock.setTimer(this.options.scanIntervalMs, () => this.scan());
+    if (this.isRunning) this.cancelScan = this.clock.setTimer(this.options.scanIntervalMs, () => void this.scan());
+  }
+
+  /** Renews every held lease; a lease found taken over stops its pipeline at once. */
+  private scheduleRenewal(): void {
+    this.cancelRenew = this.clock.setTimer(this.options.leaseRenewMs, () => {
+      void this.renewLeases().finally(() => {
+        if (this.isRunning) this.scheduleRenewal();
+      });
+    });
+  }
+
+  private async renewLeases(): Promise<void> {
+    for (const [accountId, held] of [...this.senders]) {
+      const askedAtMs = this.clock.now();
+      let granted;
+      try {
+        granted = await this.store.acquireSenderLease(accountId, this.options.instanceId, this.options.leaseTtlMs);
+      } catch (error) {
+        // Cut off from the store: the deadline stands, and past it nothing is launched.
+        this.logger.warn({ error: String(error) }, 'could not renew a sender lease');
+        continue;
+      }
+      if (this.senders.get(accountId) !== held) continue;
+      if (!granted || granted.token !== held.lease.fence.token) {
+        this.logger.warn({ accountId }, 'sender lease taken over; this instance stops sending for the account');
+        held.pipeline.abandon();
+        this.senders.delete(accountId);
+        continue;
+      }
+      held.lease.launchDeadlineMs = this.deadlineFor(askedAtMs, granted.validForMs);
+    }
   }
 }

@@ -1,13 +1,13 @@
 // The campaign use cases behind the HTTP API: create, add rows, start/pause/resume/cancel, read, preview.
 // Everything is scoped to the calling account; a campaign of another account is "not found", never visible.
 import type { CampaignState } from './campaign';
-import { acceptsRows, assertTransition, nextStateForStart } from './campaign';
+import { acceptsRows, assertTransition, nextStateForStart, STATES_ACCEPTING_ROWS } from './campaign';
 import type { CampaignEngine } from './campaign-engine';
 import type { Clock } from './clock';
 import { normalisePhoneNumber } from './phone-number';
 import type {
-  Account, AccountStore, Campaign, CampaignStore, Messenger, MessageView, StatusCounts, SuppressionStore, TemplateCatalog,
-  TemplateRef,
+  Account, AccountStore, Campaign, CampaignStore, Messenger, MessageView, NewMessage, StatusCounts, SuppressionStore,
+  TemplateCatalog, TemplateRef,
 } from './ports';
 import type { TemplateDefinition } from './template';
 import { buildComponents, checkTemplateParams, renderTemplate, type HeaderMedia } from './template-params';
@@ -71,7 +71,7 @@ export class CampaignService {
 
   /** Approved templates of the account, read from the Cloud API (cached). */
   async approvedTemplates(account: Account): Promise<TemplateDefinition[]> {
-    const all = await this.templates.list(account, this.secretsOf(account));
+    const all = await this.templates.list(account, await this.secretsOf(account));
     return all.filter((t) => t.status.toUpperCase() === 'APPROVED');
   }
 
@@ -104,111 +104,110 @@ export class CampaignService {
       startedAt: null,
       finishedAt: null,
     };
-    this.store.insertCampaign(campaign);
+    await this.store.insertCampaign(campaign);
     return campaign;
   }
 
-  getCampaign(account: Account, id: string): Campaign {
-    const campaign = this.store.getCampaign(account.id, id);
+  async getCampaign(account: Account, id: string): Promise<Campaign> {
+    const campaign = await this.store.getCampaign(account.id, id);
     if (!campaign) throw new AppError('not_found', 'No such campaign.');
     return campaign;
   }
 
-  view(account: Account, id: string): CampaignView {
-    const campaign = this.getCampaign(account, id);
-    return { campaign, counts: this.store.countByStatus(campaign.id) };
+  async view(account: Account, id: string): Promise<CampaignView> {
+    const campaign = await this.getCampaign(account, id);
+    return { campaign, counts: await this.store.countByStatus(campaign.id) };
   }
 
-  list(account: Account): Campaign[] {
+  list(account: Account): Promise<Campaign[]> {
     return this.store.listCampaigns(account.id);
   }
 
   /**
-   * Validates and stores rows in one transaction: durable before the caller hears back. A key seen before counts
-   * as a duplicate (never a second message); a bad number, a number already in the campaign or parameters that do
-   * not fit the template reject that row only.
+   * Validates and stores rows in one store operation: durable before the caller hears back. A key seen before
+   * counts as a duplicate (never a second message); a bad number, a number already in the campaign or parameters
+   * that do not fit the template reject that row only. A campaign that ended meanwhile takes nothing.
    */
-  addRows(account: Account, campaignId: string, rows: readonly (RowInput | RowRejection)[]): AddRowsResult {
-    const campaign = this.getCampaign(account, campaignId);
-    if (!acceptsRows(campaign.state)) {
-      throw new AppError('campaign_state', `The campaign is ${campaign.state}; start a new campaign to send more rows.`);
-    }
+  async addRows(account: Account, campaignId: string, rows: readonly (RowInput | RowRejection)[]): Promise<AddRowsResult> {
+    const campaign = await this.getCampaign(account, campaignId);
+    if (!acceptsRows(campaign.state)) throw this.closedToRows(campaign.state);
     const country = campaign.defaultCountry ?? account.defaultCountry;
     const result: AddRowsResult = { accepted: 0, duplicates: 0, rejected: [] };
-    const now = this.clock.now();
-    this.store.transaction(() => {
-      for (const row of rows) {
-        if ('code' in row) {
-          result.rejected.push(row);
-          continue;
-        }
-        const phone = normalisePhoneNumber(row.to, country);
-        if (!phone.ok) {
-          result.rejected.push({ key: row.key, code: 'invalid_phone', message: phone.message });
-          continue;
-        }
-        const problem = checkTemplateParams(campaign.templateDefinition, row.params, row.headerMedia ?? undefined);
-        if (problem) {
-          result.rejected.push({ key: row.key, code: 'template_params', message: problem });
-          continue;
-        }
-        const status = this.store.isSuppressed(account.id, phone.e164) ? 'skipped' : 'queued';
-        const inserted = this.store.insertMessage(campaign.id, account.id, {
-          key: row.key, to: phone.e164, params: row.params, headerMedia: row.headerMedia, status,
-        }, now);
-        if (inserted === 'inserted') result.accepted++;
-        else if (inserted === 'duplicate_key') result.duplicates++;
-        else result.rejected.push({ key: row.key, code: 'duplicate_recipient', message: `${phone.e164} is already in this campaign.` });
+    const valid: NewMessage[] = [];
+    for (const row of rows) {
+      if ('code' in row) {
+        result.rejected.push(row);
+        continue;
       }
+      const phone = normalisePhoneNumber(row.to, country);
+      if (!phone.ok) {
+        result.rejected.push({ key: row.key, code: 'invalid_phone', message: phone.message });
+        continue;
+      }
+      const problem = checkTemplateParams(campaign.templateDefinition, row.params, row.headerMedia ?? undefined);
+      if (problem) {
+        result.rejected.push({ key: row.key, code: 'template_params', message: problem });
+        continue;
+      }
+      valid.push({ key: row.key, to: phone.e164, params: row.params, headerMedia: row.headerMedia });
+    }
+    const inserted = valid.length === 0 ? []
+      : await this.store.addMessages(campaign.id, account.id, valid, STATES_ACCEPTING_ROWS, this.clock.now());
+    if (inserted === null) {
+      const now = await this.getCampaign(account, campaignId);
+      throw this.closedToRows(now.state);
+    }
+    inserted.forEach((outcome, i) => {
+      const row = valid[i] as NewMessage;
+      if (outcome === 'inserted') result.accepted++;
+      else if (outcome === 'duplicate_key') result.duplicates++;
+      else result.rejected.push({ key: row.key, code: 'duplicate_recipient', message: `${row.to} is already in this campaign.` });
     });
-    if (result.accepted > 0 && campaign.state === 'running') this.engine.rowsAdded(campaign.id);
+    if (result.accepted > 0) await this.engine.rowsAdded(campaign.id);
     return result;
   }
 
-  start(account: Account, id: string): CampaignState {
-    const campaign = this.getCampaign(account, id);
+  private closedToRows(state: CampaignState): AppError {
+    return new AppError('campaign_state', `The campaign is ${state}; start a new campaign to send more rows.`);
+  }
+
+  async start(account: Account, id: string): Promise<CampaignState> {
+    const campaign = await this.getCampaign(account, id);
     const next = nextStateForStart(campaign.state, campaign.sendAt, this.clock.now());
     return this.moveTo(campaign, next);
   }
 
-  pause(account: Account, id: string): CampaignState {
-    const campaign = this.getCampaign(account, id);
+  async pause(account: Account, id: string): Promise<CampaignState> {
+    const campaign = await this.getCampaign(account, id);
     return this.moveTo(campaign, assertTransition(campaign.state, 'pause'));
   }
 
   /** Resumes sending; a campaign paused before its time goes back to waiting for it. */
-  resume(account: Account, id: string): CampaignState {
-    const campaign = this.getCampaign(account, id);
+  async resume(account: Account, id: string): Promise<CampaignState> {
+    const campaign = await this.getCampaign(account, id);
     assertTransition(campaign.state, 'resume');
     const isEarly = campaign.sendAt !== null && campaign.sendAt > this.clock.now();
     return this.moveTo(campaign, isEarly ? 'scheduled' : 'running');
   }
 
-  cancel(account: Account, id: string): CampaignState {
-    const campaign = this.getCampaign(account, id);
-    const next = assertTransition(campaign.state, 'cancel');
-    this.store.transaction(() => {
-      this.store.updateCampaignState(campaign.id, next, null, this.clock.now());
-      this.store.cancelQueued(campaign.id, this.clock.now());
-    });
-    this.engine.campaignChanged(campaign.id);
-    return next;
+  /** Cancels the campaign and its queued rows in one step. */
+  async cancel(account: Account, id: string): Promise<CampaignState> {
+    const campaign = await this.getCampaign(account, id);
+    return this.moveTo(campaign, assertTransition(campaign.state, 'cancel'), true);
   }
 
   /** Sends the rows whose outcome was lost (`unknown`) again: only ever on the marketer's request. */
-  retryUnknown(account: Account, id: string): number {
-    const campaign = this.getCampaign(account, id);
-    const count = this.store.requeueUnknown(campaign.id, this.clock.now());
-    if (campaign.state === 'finished' && count > 0) {
-      this.moveTo(campaign, assertTransition(campaign.state, 'reopen'));
-    } else {
-      this.engine.rowsRequeued(campaign.id);
-    }
-    return count;
+  async retryUnknown(account: Account, id: string): Promise<number> {
+    const campaign = await this.getCampaign(account, id);
+    const { rows, isReopened } = await this.store.requeueUnknown(
+      campaign.id, { from: 'finished', to: assertTransition('finished', 'reopen') }, this.clock.now());
+    if (isReopened) await this.engine.campaignChanged(campaign.id);
+    else if (rows > 0) await this.engine.rowsRequeued(campaign.id);
+    return rows;
   }
 
-  messages(account: Account, id: string, afterSeq: number, limit: number): MessageView[] {
-    const campaign = this.getCampaign(account, id);
+  async messages(account: Account, id: string, afterSeq: number, limit: number): Promise<MessageView[]> {
+    const campaign = await this.getCampaign(account, id);
     return this.store.listMessagesChangedAfter(campaign.id, afterSeq, limit);
   }
 
@@ -219,6 +218,13 @@ export class CampaignService {
     const definition = await this.findTemplate(account, template);
     const country = defaultCountry ?? account.defaultCountry;
     const seen = new Set<string>();
+    const candidates: string[] = [];
+    for (const row of rows) {
+      if ('code' in row) continue;
+      const phone = normalisePhoneNumber(row.to, country);
+      if (phone.ok) candidates.push(phone.e164);
+    }
+    const suppressed = await this.store.suppressedAmong(account.id, candidates);
     return rows.map((row): PreviewRow => {
       if ('code' in row) {
         return { key: row.key, to: null, ok: false, error: { code: row.code, message: row.message }, text: '', isOptedOut: false, isDuplicate: false };
@@ -232,7 +238,7 @@ export class CampaignService {
       const problem = checkTemplateParams(definition, row.params, row.headerMedia ?? undefined);
       const isDuplicate = seen.has(phone.e164);
       seen.add(phone.e164);
-      const isOptedOut = this.store.isSuppressed(account.id, phone.e164);
+      const isOptedOut = suppressed.has(phone.e164);
       const error = problem ? { code: 'template_params', message: problem }
         : isDuplicate ? { code: 'duplicate_recipient', message: `${phone.e164} appears more than once.` }
           : isOptedOut ? { code: 'opted_out', message: `${phone.e164} opted out; the row will be skipped.` } : undefined;
@@ -249,7 +255,7 @@ export class CampaignService {
     if (!phone.ok) throw new AppError('invalid_phone', phone.message);
     const problem = checkTemplateParams(definition, params, headerMedia ?? undefined);
     if (problem) throw new AppError('template_params', problem);
-    const secrets = this.secretsOf(account);
+    const secrets = await this.secretsOf(account);
     const result = await this.messenger.send(
       { accountId: account.id, isSandbox: account.isSandbox, phoneNumberId: account.phoneNumberId, accessToken: secrets.accessToken },
       { callbackData: callbackDataFor('test', 0), to: phone.e164, template, components: buildComponents(definition, params, headerMedia ?? undefined) },
@@ -264,14 +270,21 @@ export class CampaignService {
     }
   }
 
-  private moveTo(campaign: Campaign, next: CampaignState): CampaignState {
-    this.store.updateCampaignState(campaign.id, next, null, this.clock.now());
-    this.engine.campaignChanged(campaign.id);
+  /** A compare-and-set from the state just read: a change made meanwhile (another instance, the engine) wins. */
+  private async moveTo(campaign: Campaign, next: CampaignState, cancelQueuedRows = false): Promise<CampaignState> {
+    const isMoved = await this.store.transitionCampaign({
+      campaignId: campaign.id, from: [campaign.state], to: next, reason: null, nowMs: this.clock.now(), cancelQueuedRows,
+    });
+    if (!isMoved) {
+      const now = await this.store.getCampaign(campaign.accountId, campaign.id);
+      throw new AppError('campaign_state', `The campaign changed meanwhile (it is ${now?.state ?? 'gone'}); read it again.`);
+    }
+    await this.engine.campaignChanged(campaign.id);
     return next;
   }
 
-  private secretsOf(account: Account) {
-    const secrets = this.store.getAccountSecrets(account.id);
+  private async secretsOf(account: Account) {
+    const secrets = await this.store.getAccountSecrets(account.id);
     if (!secrets) throw new AppError('not_found', 'No such account.');
     return secrets;
   }

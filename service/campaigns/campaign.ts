@@ -33,6 +33,11 @@ export function assertTransition(from: CampaignState, command: CampaignCommand):
   return to;
 }
 
+/** The states `command` applies to: the `from` of a compare-and-set transition in the store. */
+export function statesAccepting(command: CampaignCommand): CampaignState[] {
+  return Object.keys(TRANSITIONS[command]) as CampaignState[];
+}
+
 /** `start` sends now, or schedules when sendAt is still ahead (kept by the service, to the second). */
 export function nextStateForStart(from: CampaignState, sendAtMs: number | null, nowMs: number): CampaignState {
   assertTransition(from, 'start');
@@ -43,6 +48,9 @@ export function nextStateForStart(from: CampaignState, sendAtMs: number | null, 
 export function acceptsRows(state: CampaignState): boolean {
   return state !== 'cancelled' && state !== 'finished';
 }
+
+/** The states in which rows may be added. */
+export const STATES_ACCEPTING_ROWS: readonly CampaignState[] = ['draft', 'scheduled', 'running', 'paused'];
 
 export function isTerminal(state: CampaignState): boolean {
   return state === 'cancelled' || state === 'finished';

@@ -1,7 +1,7 @@
 // The ports the campaign domain owns: what it needs from storage, from the Cloud API and from the outside world.
 // Adapters implement them (adapters/sqlite, adapters/whatsapp-cloud); the domain never imports an adapter.
 import type { CampaignState, StateReason } from './campaign';
-import type { MessageStatus } from './message-status';
+import type { DeliveryStatus, MessageStatus } from './message-status';
 import type { TemplateDefinition } from './template';
 import type { HeaderMedia } from './template-params';
 import type { SheetTarget } from '../sheets/sheet-ports';
@@ -62,7 +62,6 @@ export interface NewMessage {
   to: string;
   params: Record<string, string>;
   headerMedia: HeaderMedia | null;
-  status: 'queued' | 'skipped';
 }
 
 export type InsertResult = 'inserted' | 'duplicate_key' | 'duplicate_recipient';
@@ -89,16 +88,6 @@ export type SendOutcome =
   /** Opted out since intake: never sent. */
   | { id: number; kind: 'skipped' };
 
-/** A message located from a status webhook. */
-export interface TrackedMessage {
-  id: number;
-  campaignId: string;
-  accountId: string;
-  to: string;
-  status: MessageStatus;
-  wamid: string | null;
-}
-
 export type StatusCounts = Record<MessageStatus, number> & { replied: number };
 
 export interface MessageView {
@@ -112,68 +101,200 @@ export interface MessageView {
   updatedAt: number;
 }
 
+/** The sender's claim to send for an account (one business number): only its holder sends, and only while it is valid. */
+export interface SenderLease {
+  accountId: string;
+  /** Grows at every new holder: a write fenced with an older token is refused by the store. */
+  token: number;
+  /** How long the lease stays valid from when the store granted it, by the store's clock. */
+  validForMs: number;
+}
+
+/** Carried by every write of a sender: the store refuses the write when the lease has passed to another holder. */
+export interface SenderFence {
+  accountId: string;
+  token: number;
+}
+
+/** A fenced write found the lease taken over (or erased): its holder must stop sending at once. */
+export class LeaseLostError extends Error {
+  constructor(readonly accountId: string) {
+    super(`The sender lease of account ${accountId} is held elsewhere.`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+export interface LeaseStore {
+  /**
+   * Takes the account's sender lease when it is free or expired, or renews it when `holder` holds it already.
+   * Null when another holder's lease is still valid. One store operation: two instances never both win.
+   */
+  acquireSenderLease(accountId: string, holder: string, ttlMs: number): Promise<SenderLease | null>;
+  /**
+   * Gives the lease up (graceful shutdown). It stays unclaimable for `quietMs` so that the successor's throughput
+   * window starts after the last send of this holder could have reached Meta.
+   */
+  releaseSenderLease(fence: SenderFence, holder: string, quietMs: number): Promise<void>;
+  /** A lease for a job that must run on one instance at a time (retention, reconciliation); null when held elsewhere. */
+  acquireJobLease(job: string, holder: string, ttlMs: number): Promise<boolean>;
+}
+
 export interface AccountStore {
-  getAccount(id: string): Account | null;
-  getAccountByApiKeyHash(hash: string): Account | null;
-  getAccountSecrets(id: string): AccountSecrets | null;
-  findAccountByPhoneNumberId(phoneNumberId: string): Account | null;
-  listAccounts(): Account[];
+  getAccount(id: string): Promise<Account | null>;
+  getAccountByApiKeyHash(hash: string): Promise<Account | null>;
+  getAccountSecrets(id: string): Promise<AccountSecrets | null>;
+  findAccountByPhoneNumberId(phoneNumberId: string): Promise<Account | null>;
+  listAccounts(): Promise<Account[]>;
+}
+
+/**
+ * A campaign state change as one compare-and-set: it happens only while the campaign is in one of `from`, together
+ * with its side effects, so two instances (or a route and the engine) asking at once never both act.
+ */
+export interface CampaignTransition {
+  campaignId: string;
+  from: readonly CampaignState[];
+  to: CampaignState;
+  reason: StateReason | null;
+  nowMs: number;
+  /** Only when no row is `queued` or `sending` (the finished check), decided in the same step. */
+  onlyIfNoOpenRows?: boolean;
+  /** The campaign's `queued` rows become `cancelled` in the same step. */
+  cancelQueuedRows?: boolean;
+}
+
+/** A write that rides on the group commit; see `BatchWriteResults` for what each gives back. */
+export type BatchWrite =
+  /**
+   * Moves still-queued rows of running campaigns to `sending` (the durable "before" of a send); gives the ids that
+   * moved. A row whose recipient opted out becomes `skipped` instead, and a row of a campaign no longer running
+   * stays `queued`: the checks and the write are one step.
+   */
+  | { kind: 'claim'; fence: SenderFence; ids: readonly number[]; nowMs: number }
+  | { kind: 'outcomes'; fence: SenderFence; outcomes: readonly SendOutcome[]; nowMs: number }
+  /** Keeps a verified webhook body until applied; gives its inbox id. */
+  | { kind: 'save_webhook'; accountId: string; body: Buffer; nowMs: number }
+  /** Applies one stored body's effects and removes it from the inbox, atomically. */
+  | { kind: 'apply_webhook'; inboxId: number; accountId: string; effects: WebhookEffects; nowMs: number };
+
+export interface BatchWriteResults {
+  claim: number[];
+  outcomes: null;
+  save_webhook: number;
+  apply_webhook: WebhookApplied;
+}
+
+export type BatchItemResult = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/** A status Meta reported for a message we sent, as a forward-only change of its row. */
+export interface StatusChange {
+  /** The row named by the send's callback data (`<campaign>.<row>`), when the status carries it. */
+  callback: { campaignId: string; messageId: number } | null;
+  /** Meta's message id: finds the row when the callback data is missing or names no row of the account. */
+  wamid: string;
+  status: DeliveryStatus;
+  /** The row moves only from one of these statuses (isForwardMove), checked in the same statement. */
+  from: readonly MessageStatus[];
+  error: MessageError | null;
+  /** When the change applies, the row's recipient is suppressed with this source (131050: they stopped marketing). */
+  suppressAs: string | null;
+}
+
+/** An inbound message: the reply of the row it answers (by the quoted message, else the latest send to the person). */
+export interface ReplyChange {
+  contextWamid: string | null;
+  /** The E.164 spellings the sender's WhatsApp id may stand for, the id's own first. */
+  recipients: readonly string[];
+  text: string;
+  atMs: number;
+  /** The text is an opt-out: the person is suppressed (as the row's recipient, else the first spelling). */
+  isOptOut: boolean;
+}
+
+/** Meta's marketing preference for a person: stop suppresses them, resume lifts every spelling's suppression. */
+export interface PreferenceChange {
+  recipients: readonly string[];
+  value: 'stop' | 'resume';
+}
+
+export interface WebhookEffects {
+  statuses: readonly StatusChange[];
+  replies: readonly ReplyChange[];
+  preferences: readonly PreferenceChange[];
+}
+
+export interface WebhookApplied {
+  statuses: { applied: number; ignored: number; unmatched: number };
+  /** Campaigns with a row that changed: the engine checks whether they are finished. */
+  touchedCampaignIds: string[];
+  /** Accepted sends Meta now reports failed, with its code, for the campaigns' error budgets. */
+  failed: { campaignId: string; code: string }[];
+}
+
+export interface PendingWebhook {
+  id: number;
+  accountId: string;
+  body: Buffer;
 }
 
 export interface CampaignStore {
-  /** Runs `fn` atomically; nested calls join the outer transaction. */
-  transaction<T>(fn: () => T): T;
-  /** Runs `fn` inside the current transaction; if it throws, only its own writes are undone. */
-  savepoint<T>(fn: () => T): T;
-
-  insertCampaign(campaign: Campaign): void;
-  getCampaign(accountId: string, id: string): Campaign | null;
-  getCampaignById(id: string): Campaign | null;
+  insertCampaign(campaign: Campaign): Promise<void>;
+  getCampaign(accountId: string, id: string): Promise<Campaign | null>;
+  getCampaignById(id: string): Promise<Campaign | null>;
   /** Newest first. */
-  listCampaigns(accountId: string): Campaign[];
-  listCampaignsInStates(states: readonly CampaignState[]): Campaign[];
-  updateCampaignState(id: string, state: CampaignState, reason: StateReason | null, nowMs: number): void;
+  listCampaigns(accountId: string): Promise<Campaign[]>;
+  listCampaignsInStates(states: readonly CampaignState[]): Promise<Campaign[]>;
+  /** True when the campaign was in `from` and moved (with the transition's side effects). */
+  transitionCampaign(transition: CampaignTransition): Promise<boolean>;
 
-  /** Inserts one row unless its key or its number is already in the campaign. */
-  insertMessage(campaignId: string, accountId: string, row: NewMessage, nowMs: number): InsertResult;
-  /** Up to `limit` queued rows with id > afterId, in id order. */
-  loadQueued(campaignId: string, afterId: number, limit: number): QueuedMessage[];
   /**
-   * Moves still-queued rows to `sending` (the durable "before" of a send); returns the ids that moved. A row whose
-   * recipient opted out since it was queued becomes `skipped` instead: the check and the write are one step, so an
-   * opt-out that arrives while the row waits in memory is never sent to.
+   * Stores rows while the campaign is in one of `acceptingStates` (null when it is not, and nothing is stored).
+   * Idempotent per key: a key seen before is `duplicate_key` and changes nothing; a number already in the campaign is
+   * `duplicate_recipient`. A row whose recipient is suppressed is stored as `skipped`. One step for the whole call.
    */
-  markSending(ids: readonly number[], nowMs: number): number[];
-  recordSendOutcomes(outcomes: readonly SendOutcome[], nowMs: number): void;
+  addMessages(
+    campaignId: string, accountId: string, rows: readonly NewMessage[], acceptingStates: readonly CampaignState[], nowMs: number,
+  ): Promise<InsertResult[] | null>;
+  /** Up to `limit` queued rows with id > afterId, in id order. */
+  loadQueued(campaignId: string, afterId: number, limit: number): Promise<QueuedMessage[]>;
   /** Queued and sending rows: the campaign is finished when none remain. */
-  countOpen(campaignId: string): number;
-  countByStatus(campaignId: string): StatusCounts;
+  countOpen(campaignId: string): Promise<number>;
+  countByStatus(campaignId: string): Promise<StatusCounts>;
   /** Rows left `sending` since before `beforeMs` become `unknown`; returns how many. */
-  markUnsettledUnknown(beforeMs: number, nowMs: number): number;
-  cancelQueued(campaignId: string, nowMs: number): number;
-  /** The marketer asked to send `unknown` rows again: back to queued. */
-  requeueUnknown(campaignId: string, nowMs: number): number;
-  /** Recipients the account sent to since `sinceMs` with the first time in that span (daily budget restore). */
-  recentRecipients(accountId: string, sinceMs: number): { to: string; atMs: number }[];
-
-  findMessageById(accountId: string, id: number): TrackedMessage | null;
-  findMessageByWamid(accountId: string, wamid: string): TrackedMessage | null;
-  /** Moves a message to a status reported by Meta (the caller checked it is a forward move). */
-  applyDeliveryStatus(id: number, status: MessageStatus, wamid: string | null, error: MessageError | null, nowMs: number): void;
+  markUnsettledUnknown(beforeMs: number, nowMs: number): Promise<number>;
+  /**
+   * The marketer asked to send `unknown` rows again: back to queued, and a campaign in `reopen.from` moves to
+   * `reopen.to` in the same step when any row moved.
+   */
+  requeueUnknown(
+    campaignId: string, reopen: { from: CampaignState; to: CampaignState }, nowMs: number,
+  ): Promise<{ rows: number; isReopened: boolean }>;
+  /** The account's recipients sent to since `sinceMs`, with the first and last time in that span (budget restore). */
+  recentRecipients(accountId: string, sinceMs: number): Promise<{ to: string; firstAtMs: number; lastAtMs: number }[]>;
 
   /** Rows in the order they last changed, after cursor `afterSeq`. */
-  listMessagesChangedAfter(campaignId: string, afterSeq: number, limit: number): MessageView[];
+  listMessagesChangedAfter(campaignId: string, afterSeq: number, limit: number): Promise<MessageView[]>;
+
+  /**
+   * Runs the writes in one transaction, each undone alone if it fails (its result says why); resolves once the
+   * transaction is committed, so nothing acts on a write that could still be lost. A fenced write whose lease has
+   * passed fails with LeaseLostError. Rejects when the transaction itself did not commit: then none happened.
+   */
+  writeBatch(writes: readonly BatchWrite[]): Promise<BatchItemResult[]>;
 }
 
 /** Meta's raw webhook bodies, kept until applied so a crash between "200" and "applied" loses nothing. */
 export interface WebhookInbox {
-  saveWebhook(accountId: string, body: Buffer, nowMs: number): number;
-  listPendingWebhooks(limit: number): { id: number; accountId: string; body: Buffer }[];
-  deleteWebhook(id: number): void;
+  /**
+   * Up to `limit` stored bodies in arrival order that no other instance is applying, held for this caller for
+   * `claimMs` (a body whose applier died is handed out again after that).
+   */
+  claimPendingWebhooks(limit: number, claimMs: number): Promise<PendingWebhook[]>;
 }
 
 export interface SuppressionStore {
-  isSuppressed(accountId: string, to: string): boolean;
+  /** Which of `recipients` the account has suppressed. */
+  suppressedAmong(accountId: string, recipients: readonly string[]): Promise<Set<string>>;
 }
 
 /** How a send left (or did not leave) for the Cloud API. */

@@ -8,8 +8,10 @@ import type { GroupCommit } from './group-commit';
 import { classifyMetaError } from './meta-error-table';
 import { MinHeap } from './min-heap';
 import { PairRateGuard } from './pair-rate-guard';
-import type {
-  Campaign, CampaignStore, Logger, Messenger, QueuedMessage, SenderCredentials, SendOutcome, SendResult,
+import {
+  LeaseLostError,
+  type Campaign, type CampaignStore, type Logger, type Messenger, type QueuedMessage, type SenderCredentials,
+  type SenderFence, type SendOutcome, type SendResult,
 } from './ports';
 import { SenderLimiter } from './sender-limiter';
 import { buildComponents } from './template-params';
@@ -52,6 +54,15 @@ export interface SenderPipelineEvents {
   onWaiting(campaignId: string, reason: StateReason | null): void;
   /** Nothing of the campaign is queued in memory or in flight: the engine may check whether it is finished. */
   onDrained(campaignId: string): void;
+  /** A fenced write found the sender's lease held elsewhere: this pipeline has stopped and must be dropped. */
+  onLeaseLost(): void;
+}
+
+/** The sender's lease as the pipeline sees it; the engine renews it and moves the deadline. */
+export interface PipelineLease {
+  readonly fence: SenderFence;
+  /** No send leaves at or after this time (by the pipeline's clock): past it another instance may be sending. */
+  launchDeadlineMs: number;
 }
 
 interface CampaignSlot {
@@ -63,6 +74,8 @@ interface CampaignSlot {
   errorBudget: ErrorBudget;
   waiting: StateReason | null;
   isDrainNotified: boolean;
+  /** Grows at every wake: a read that started before it must not call the campaign exhausted. */
+  generation: number;
 }
 
 /** A row's callback data: the campaign id and the row id, echoed back by Meta in every status webhook. */
@@ -93,6 +106,9 @@ export class SenderPipeline {
   private pumpAtMs = Infinity;
   private lastPumpAtMs = -Infinity;
   private isStopped = false;
+  private isRefilling = false;
+  /** The lease was lost: nothing more is sent or written. */
+  private isAbandoned = false;
   private idleWaiters: (() => void)[] = [];
   private readonly options: SenderPipelineOptions;
 
@@ -105,12 +121,23 @@ export class SenderPipeline {
     private readonly events: SenderPipelineEvents,
     /** Shared by every sender and the webhook intake: their writes commit together. */
     private readonly commits: GroupCommit,
+    private readonly lease: PipelineLease,
     options: Partial<SenderPipelineOptions> & Pick<SenderPipelineOptions, 'ratePerSecond' | 'dailyLimit'>,
   ) {
     this.options = { ...DEFAULT_PIPELINE_OPTIONS, ...options };
     this.limiter = new SenderLimiter(this.options.ratePerSecond);
     this.budget = new DailyTierBudget(this.options.dailyLimit);
-    this.budget.restore(store.recentRecipients(sender.accountId, clock.now() - 24 * 3600 * 1000));
+  }
+
+  /**
+   * Restores the per-number limits from what the store says was sent (after a restart or a takeover): the daily
+   * tier from the last 24 h and the pair guard from the last minute. Call once, before adding campaigns.
+   */
+  async restoreLimits(): Promise<void> {
+    const now = this.clock.now();
+    const recent = await this.store.recentRecipients(this.sender.accountId, now - 24 * 3600 * 1000);
+    this.budget.restore(recent.map((r) => ({ to: r.to, atMs: r.firstAtMs })));
+    for (const r of recent) if (r.lastAtMs > now - 60_000) this.pairGuard.record(r.to, r.lastAtMs);
   }
 
   /** Starts (or keeps) sending this running campaign's queued rows. Idempotent. */
@@ -125,7 +152,7 @@ export class SenderPipeline {
     for (const campaignId of this.held.values()) if (campaignId === campaign.id) inFlightOfCampaign++;
     this.campaigns.set(campaign.id, {
       campaign, cursor: 0, isExhausted: false, held: inFlightOfCampaign,
-      errorBudget: new ErrorBudget(this.options.errorBudget), waiting: null, isDrainNotified: false,
+      errorBudget: new ErrorBudget(this.options.errorBudget), waiting: null, isDrainNotified: false, generation: 0,
     });
     this.schedulePump(this.clock.now());
   }
@@ -149,6 +176,7 @@ export class SenderPipeline {
     if (!slot) return;
     slot.isExhausted = false;
     slot.isDrainNotified = false;
+    slot.generation++;
     if (fromStart) slot.cursor = 0;
     this.schedulePump(this.clock.now());
   }
@@ -187,9 +215,48 @@ export class SenderPipeline {
     this.cancelPump?.();
     this.cancelPump = null;
     // Rows already queued for `sending` are committed and sent: leaving them would turn them into `unknown`.
-    this.commits.commit();
+    await this.commits.commit();
     if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    this.commits.commit();
+    await this.commits.commit();
+  }
+
+  /**
+   * The lease is gone: sends nothing more and writes nothing more (the new holder owns the rows). Rows claimed and
+   * not yet launched stay `sending`, for a webhook or the reconciler to settle: never a second send.
+   */
+  abandon(): void {
+    if (this.isAbandoned) return;
+    this.isAbandoned = true;
+    this.isStopped = true;
+    this.cancelPump?.();
+    this.cancelPump = null;
+    this.cancelLaunch?.();
+    this.cancelLaunch = null;
+    this.launches = [];
+    this.launchHead = 0;
+    this.campaigns.clear();
+    this.ready = [];
+    this.readyHead = 0;
+    this.delayed.filter(() => false);
+    this.held.clear();
+    this.pendingOutcomes = [];
+    this.pendingRequeues = [];
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** The campaigns this pipeline sends for now. */
+  campaignIds(): string[] {
+    return [...this.campaigns.keys()];
+  }
+
+  private leaseLost(error: unknown): boolean {
+    if (!(error instanceof LeaseLostError)) return false;
+    if (!this.isAbandoned) {
+      this.logger.warn({ accountId: this.sender.accountId }, 'sender lease lost; this instance stops sending for the number');
+      this.abandon();
+      this.events.onLeaseLost();
+    }
+    return true;
   }
 
   private schedulePump(requestedAtMs: number): void {
@@ -215,7 +282,7 @@ export class SenderPipeline {
     while (this.delayed.size > 0 && (this.delayed.peekKey() as number) <= now) {
       this.ready.push(this.delayed.pop() as QueuedMessage);
     }
-    if (this.readyCount() < this.options.loadBatchSize / 2) this.refill(now);
+    if (this.readyCount() < this.options.loadBatchSize / 2) this.refill();
 
     const batch: QueuedMessage[] = [];
     /** The limiter's ticket of each message of the batch, and when its place is free, in order. */
@@ -263,15 +330,20 @@ export class SenderPipeline {
       this.inFlight += batch.length;
       const campaigns = new Map(batch.map((m) => [m.campaignId, (this.campaigns.get(m.campaignId) as CampaignSlot).campaign]));
       this.commits.add(
-        () => {
-          // A campaign paused or cancelled since the pump sends nothing more: its rows stay `queued`.
-          const ids = batch.filter((m) => this.campaigns.has(m.campaignId)).map((m) => m.id);
-          return ids.length > 0 ? this.store.markSending(ids, now) : [];
-        },
+        () => ({
+          kind: 'claim' as const,
+          fence: this.lease.fence,
+          // A campaign paused or cancelled since the pump sends nothing more: its rows stay `queued` (the store
+          // checks the campaign's state too, for a pause asked through another instance).
+          ids: batch.filter((m) => this.campaigns.has(m.campaignId)).map((m) => m.id),
+          nowMs: now,
+        }),
         // The durable "before": only once `sending` is committed does the request leave, so a crash leaves the
         // row for a webhook to settle, never for a second send.
         (moved) => this.startSends(batch, tickets, placeAt, campaigns, new Set(moved), now),
-        (error) => this.startsNotWritten(batch, tickets, error),
+        (error) => {
+          if (!this.leaseLost(error)) this.startsNotWritten(batch, tickets, error);
+        },
       );
     }
     this.notifyDrained();
@@ -282,6 +354,7 @@ export class SenderPipeline {
     batch: readonly QueuedMessage[], tickets: readonly number[], placeAt: readonly number[],
     campaigns: ReadonlyMap<string, Campaign>, moved: ReadonlySet<number>, pumpedAtMs: number,
   ): void {
+    if (this.isAbandoned) return;
     const now = this.clock.now();
     for (let i = 0; i < batch.length; i++) {
       const message = batch[i] as QueuedMessage;
@@ -326,6 +399,11 @@ export class SenderPipeline {
     this.launchHead = 0;
   }
 
+  /** Past the lease's deadline nothing leaves: the row stays `sending` (a webhook or the reconciler settles it). */
+  private isLaunchAllowed(now: number): boolean {
+    return now < this.lease.launchDeadlineMs && !this.isAbandoned;
+  }
+
   /** How far ahead of a place's time a pump takes it: enough for its `sending` row to be committed by then. */
   private startAheadMs(): number {
     return this.commits.delayMs + this.options.minPumpIntervalMs + this.options.startAheadSlackMs;
@@ -358,7 +436,7 @@ export class SenderPipeline {
       if (blockedByBudget) next = this.budget.nextFreeAtMs(now) ?? now + 1000;
       else if (this.inFlight < this.options.maxInFlight) next = this.limiter.nextFreeAtMs(now) - this.startAheadMs();
       // At maxInFlight the next answer re-arms the pump.
-    } else if (this.hasUnreadRows()) {
+    } else if (this.hasUnreadRows() && !this.isRefilling) {
       next = now;
     }
     const delayedKey = this.delayed.peekKey();
@@ -376,21 +454,44 @@ export class SenderPipeline {
     return false;
   }
 
-  /** Reads more queued rows, round-robin over the campaigns, skipping rows already held in memory. */
-  private refill(now: number): void {
-    for (const slot of this.campaigns.values()) {
-      if (slot.isExhausted) continue;
-      const rows = this.store.loadQueued(slot.campaign.id, slot.cursor, this.options.loadBatchSize);
-      if (rows.length < this.options.loadBatchSize) slot.isExhausted = true;
-      for (const row of rows) {
-        slot.cursor = Math.max(slot.cursor, row.id);
-        if (this.held.has(row.id)) continue;
-        this.held.set(row.id, row.campaignId);
-        slot.held++;
-        if (row.nextAttemptAt > now) this.delayed.push(row.nextAttemptAt, row);
-        else this.ready.push(row);
+  /**
+   * Reads more queued rows, round-robin over the campaigns, skipping rows already held in memory. One read at a
+   * time, off the pump: the pump goes on with what is ready and runs again when the rows are in.
+   */
+  private refill(): void {
+    if (this.isRefilling) return;
+    const slots = [...this.campaigns.values()].filter((slot) => !slot.isExhausted);
+    if (slots.length === 0) return;
+    this.isRefilling = true;
+    void (async () => {
+      for (const slot of slots) {
+        const generation = slot.generation;
+        const cursor = slot.cursor;
+        let rows: QueuedMessage[];
+        try {
+          rows = await this.store.loadQueued(slot.campaign.id, cursor, this.options.loadBatchSize);
+        } catch (error) {
+          this.logger.error({ error: String(error) }, 'could not read queued rows; retrying');
+          this.isRefilling = false;
+          this.schedulePump(this.clock.now() + 1000);
+          return;
+        }
+        if (this.isStopped || this.campaigns.get(slot.campaign.id) !== slot) continue;
+        if (rows.length < this.options.loadBatchSize && slot.generation === generation) slot.isExhausted = true;
+        const now = this.clock.now();
+        for (const row of rows) {
+          slot.cursor = Math.max(slot.cursor, row.id);
+          if (this.held.has(row.id)) continue;
+          this.held.set(row.id, row.campaignId);
+          slot.held++;
+          if (row.nextAttemptAt > now) this.delayed.push(row.nextAttemptAt, row);
+          else this.ready.push(row);
+        }
       }
-    }
+      this.isRefilling = false;
+      this.notifyDrained();
+      this.schedulePump(this.clock.now());
+    })();
   }
 
   private release(message: QueuedMessage): void {
@@ -400,6 +501,14 @@ export class SenderPipeline {
   }
 
   private send(message: QueuedMessage, campaign: Campaign, startedAtMs: number, ticket: number): void {
+    if (!this.isLaunchAllowed(startedAtMs)) {
+      // Committed as `sending` but not sent: the lease may be another instance's by now.
+      this.limiter.release(ticket);
+      this.inFlight--;
+      this.release(message);
+      this.afterAnswer();
+      return;
+    }
     const request = {
       callbackData: callbackDataFor(message.campaignId, message.id),
       to: message.to,
@@ -414,6 +523,11 @@ export class SenderPipeline {
 
   private settle(message: QueuedMessage, result: SendResult, startedAtMs: number, ticket: number): void {
     this.inFlight--;
+    if (this.isAbandoned) {
+      // The new holder owns the row now; the status webhook settles it.
+      this.afterAnswer();
+      return;
+    }
     const now = this.clock.now();
     // The answer bounds when the request reached Meta: its place in the throughput window (see SenderLimiter).
     this.limiter.settle(ticket, startedAtMs, now, result.kind === 'accepted');
@@ -439,17 +553,18 @@ export class SenderPipeline {
     let requeues: { message: QueuedMessage; dueAtMs: number }[] = [];
     this.commits.add(
       () => {
+        // Built when the group commit starts: it takes every outcome that came in while it waited.
         this.isFlushQueued = false;
         const outcomes = this.pendingOutcomes;
         requeues = this.pendingRequeues;
         this.pendingOutcomes = [];
         this.pendingRequeues = [];
-        if (outcomes.length > 0) this.store.recordSendOutcomes(outcomes, this.clock.now());
+        return { kind: 'outcomes' as const, fence: this.lease.fence, outcomes, nowMs: this.clock.now() };
       },
       () => this.afterFlush(requeues),
       (error) => {
+        if (this.leaseLost(error)) return;
         // Rows keep their `sending` status: the status webhook (or the reconciler) settles them.
-        this.isFlushQueued = false;
         this.logger.error({ error: String(error) }, 'could not record send results');
         for (const { message } of requeues) this.release(message);
         this.notifyDrained();

@@ -57,7 +57,7 @@ async function main(): Promise<number> {
 
   try {
     runtime = await startService(config);
-    const { account, apiKey } = runtime.createAccount({
+    const { account, apiKey } = await runtime.createAccount({
       name: 'Demo sandbox', isSandbox: true, messagesPerSecond: mps, defaultCountry: DEMO_COMPOSE.defaultCountry ?? null,
     });
     console.log(`Service on ${runtime.url} (data in ${dataDir}${ownDataDir ? ', removed at exit' : ''}); `

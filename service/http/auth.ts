@@ -10,7 +10,7 @@ declare module 'express-serve-static-core' {
 }
 
 export function requireApiKey(store: AccountStore, hashApiKey: (key: string) => string) {
-  return (req: Request, _res: Response, next: NextFunction): void => {
+  return async (req: Request, _res: Response, next: NextFunction): Promise<void> => {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) {
@@ -18,7 +18,13 @@ export function requireApiKey(store: AccountStore, hashApiKey: (key: string) => 
       return;
     }
     // Lookup is by the key's SHA-256 through a unique index: the secret itself is never compared or stored.
-    const account = store.getAccountByApiKeyHash(hashApiKey(match[1] as string));
+    let account;
+    try {
+      account = await store.getAccountByApiKeyHash(hashApiKey(match[1] as string));
+    } catch (error) {
+      next(error);
+      return;
+    }
     if (!account) {
       next(new AppError('unauthorized', 'This API key is not valid. Check it in the add-on settings.'));
       return;

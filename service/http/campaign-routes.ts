@@ -27,40 +27,40 @@ export function campaignRoutes(campaigns: CampaignService): Router {
     res.status(201).json(presentCampaign(campaign));
   });
 
-  router.get('/campaigns', (req, res) => {
-    res.json({ campaigns: campaigns.list(accountOf(req)).map((c) => presentCampaign(c)) });
+  router.get('/campaigns', async (req, res) => {
+    res.json({ campaigns: (await campaigns.list(accountOf(req))).map((c) => presentCampaign(c)) });
   });
 
-  router.get('/campaigns/:id', (req, res) => {
-    const { campaign, counts } = campaigns.view(accountOf(req), req.params.id);
+  router.get('/campaigns/:id', async (req, res) => {
+    const { campaign, counts } = await campaigns.view(accountOf(req), req.params.id);
     res.json(presentCampaign(campaign, counts));
   });
 
-  router.post('/campaigns/:id/rows', (req, res) => {
+  router.post('/campaigns/:id/rows', async (req, res) => {
     const body = parseOrThrow(rowsBody, req.body);
-    res.json(campaigns.addRows(accountOf(req), req.params.id, parseRows(body.rows)));
+    res.json(await campaigns.addRows(accountOf(req), req.params.id, parseRows(body.rows)));
   });
 
-  router.post('/campaigns/:id/start', (req, res) => {
-    res.json({ state: campaigns.start(accountOf(req), req.params.id) });
+  router.post('/campaigns/:id/start', async (req, res) => {
+    res.json({ state: await campaigns.start(accountOf(req), req.params.id) });
   });
-  router.post('/campaigns/:id/pause', (req, res) => {
-    res.json({ state: campaigns.pause(accountOf(req), req.params.id) });
+  router.post('/campaigns/:id/pause', async (req, res) => {
+    res.json({ state: await campaigns.pause(accountOf(req), req.params.id) });
   });
-  router.post('/campaigns/:id/resume', (req, res) => {
-    res.json({ state: campaigns.resume(accountOf(req), req.params.id) });
+  router.post('/campaigns/:id/resume', async (req, res) => {
+    res.json({ state: await campaigns.resume(accountOf(req), req.params.id) });
   });
-  router.post('/campaigns/:id/cancel', (req, res) => {
-    res.json({ state: campaigns.cancel(accountOf(req), req.params.id) });
+  router.post('/campaigns/:id/cancel', async (req, res) => {
+    res.json({ state: await campaigns.cancel(accountOf(req), req.params.id) });
   });
-  router.post('/campaigns/:id/retry-unknown', (req, res) => {
-    res.json({ requeued: campaigns.retryUnknown(accountOf(req), req.params.id) });
+  router.post('/campaigns/:id/retry-unknown', async (req, res) => {
+    res.json({ requeued: await campaigns.retryUnknown(accountOf(req), req.params.id) });
   });
 
-  router.get('/campaigns/:id/messages', (req, res) => {
+  router.get('/campaigns/:id/messages', async (req, res) => {
     const query = parseOrThrow(messagesQuery, req.query);
     const after = Number(query.after ?? 0);
-    const items = campaigns.messages(accountOf(req), req.params.id, after, query.limit);
+    const items = await campaigns.messages(accountOf(req), req.params.id, after, query.limit);
     const last = items.at(-1);
     res.json({ items: items.map(presentMessage), next: String(last ? last.seq : after) });
   });

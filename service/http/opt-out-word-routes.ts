@@ -9,7 +9,7 @@ import { parseOrThrow } from './contract';
 export const MAX_OPT_OUT_WORDS = 200;
 
 export interface OptOutWordStore {
-  setOptOutWords(accountId: string, words: readonly string[]): void;
+  setOptOutWords(accountId: string, words: readonly string[]): Promise<void>;
 }
 
 const optOutWordsBody = z.object({
@@ -27,10 +27,10 @@ export function optOutWordRoutes(store: OptOutWordStore): Router {
   });
 
   // Replaces the account's list. Words are kept as matched: lower case, outer punctuation and spaces dropped.
-  router.put('/account/opt-out-words', (req, res) => {
+  router.put('/account/opt-out-words', async (req, res) => {
     const { words } = parseOrThrow(optOutWordsBody, req.body);
     const custom = [...new Set(words.map(normaliseReply))].filter((w) => !DEFAULT_OPT_OUT_WORDS.includes(w));
-    store.setOptOutWords(accountOf(req).id, custom);
+    await store.setOptOutWords(accountOf(req).id, custom);
     res.json(present(custom));
   });
 

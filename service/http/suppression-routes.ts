@@ -6,9 +6,9 @@ import { accountOf } from './auth';
 import { parseOrThrow, suppressionBody } from './contract';
 
 export interface SuppressionList {
-  listSuppressions(accountId: string): { to: string; source: string; createdAt: number }[];
-  addSuppression(accountId: string, to: string, source: string, nowMs: number): void;
-  removeSuppression(accountId: string, to: string): boolean;
+  listSuppressions(accountId: string): Promise<{ to: string; source: string; createdAt: number }[]>;
+  addSuppression(accountId: string, to: string, source: string, nowMs: number): Promise<void>;
+  removeSuppression(accountId: string, to: string): Promise<boolean>;
 }
 
 export function suppressionRoutes(list: SuppressionList, now: () => number): Router {
@@ -19,23 +19,23 @@ export function suppressionRoutes(list: SuppressionList, now: () => number): Rou
     return phone.e164;
   };
 
-  router.get('/suppressions', (req, res) => {
-    const items = list.listSuppressions(accountOf(req).id)
+  router.get('/suppressions', async (req, res) => {
+    const items = (await list.listSuppressions(accountOf(req).id))
       .map((s) => ({ to: s.to, source: s.source, createdAt: new Date(s.createdAt).toISOString() }));
     res.json({ suppressions: items });
   });
 
-  router.post('/suppressions', (req, res) => {
+  router.post('/suppressions', async (req, res) => {
     const account = accountOf(req);
     const to = normalise(parseOrThrow(suppressionBody, req.body).to, account.defaultCountry);
-    list.addSuppression(account.id, to, 'api', now());
+    await list.addSuppression(account.id, to, 'api', now());
     res.status(201).json({ to });
   });
 
-  router.delete('/suppressions/:to', (req, res) => {
+  router.delete('/suppressions/:to', async (req, res) => {
     const account = accountOf(req);
     const to = normalise(req.params.to, account.defaultCountry);
-    if (!list.removeSuppression(account.id, to)) throw new AppError('not_found', `${to} is not on the opt-out list.`);
+    if (!(await list.removeSuppression(account.id, to))) throw new AppError('not_found', `${to} is not on the opt-out list.`);
     res.json({ to, removed: true });
   });
 

@@ -15,11 +15,11 @@ function sameText(a: string, b: string): boolean {
 export function webhookRoutes(webhooks: WebhookProcessor): Router {
   const router = Router();
 
-  router.get('/whatsapp/:accountId', (req, res) => {
+  router.get('/whatsapp/:accountId', async (req, res) => {
     const mode = req.query['hub.mode'];
     const token = req.query['hub.verify_token'];
     const challenge = req.query['hub.challenge'];
-    const expected = webhooks.verifyToken(req.params.accountId);
+    const expected = await webhooks.verifyToken(req.params.accountId);
     if (mode === 'subscribe' && typeof token === 'string' && typeof challenge === 'string' && expected !== null
       && sameText(token, expected)) {
       res.status(200).type('text/plain').send(challenge);

@@ -5,10 +5,11 @@ import type { Clock } from '../campaigns/clock';
 /** What compaction needs from storage. */
 export interface CompactableStore {
   /**
-   * Rebuilds the database (SQLite VACUUM) and empties the write-ahead log. Blocks while it runs (about 2 s per
-   * million messages). Returns false when it could not finish (a reader held the file, e.g. an export).
+   * Rebuilds the database (SQLite VACUUM) and empties the write-ahead log; about 2 s per million messages (the
+   * SQLite adapter blocks the event loop meanwhile). Resolves false when it could not finish (a reader held the
+   * file, e.g. an export).
    */
-  compact(): boolean;
+  compact(): Promise<boolean>;
 }
 
 export interface CompactorOptions {
@@ -19,6 +20,8 @@ export interface CompactorOptions {
 export class Compactor {
   private isDue = false;
   private lastCompactedAtMs = Number.NEGATIVE_INFINITY;
+  /** The compaction in progress or queued last: compactions run one at a time, in call order. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly store: CompactableStore,
@@ -26,10 +29,26 @@ export class Compactor {
     private readonly options: CompactorOptions,
   ) {}
 
-  /** Compacts now. When it cannot finish, it stays due and the next retention pass tries again. */
-  compactNow(): boolean {
-    const isDone = this.store.compact();
-    this.isDue = !isDone;
+  /**
+   * Compacts now, after any compaction already running (that one may have begun before the caller's deletes were
+   * committed, so it is not joined). When it cannot finish, or fails, it stays due and the next retention pass
+   * tries again; a request() made while it runs stays due too. Rejects with the store's error.
+   */
+  compactNow(): Promise<boolean> {
+    const run = this.queue.then(() => this.compactOnce());
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async compactOnce(): Promise<boolean> {
+    // Cleared before the store is asked: a request() arriving meanwhile sets it again and is kept.
+    this.isDue = false;
+    let isDone = false;
+    try {
+      isDone = await this.store.compact();
+    } finally {
+      if (!isDone) this.isDue = true;
+    }
     if (isDone) this.lastCompactedAtMs = this.clock.now();
     return isDone;
   }
@@ -45,9 +64,9 @@ export class Compactor {
 
   /**
    * Called after each retention pass: compacts when an erasure asked for it, or when the pass purged content and
-   * the last compaction is at least `afterPurgeEveryMs` old. Returns whether it compacted.
+   * the last compaction is at least `afterPurgeEveryMs` old. Resolves with whether it compacted.
    */
-  afterRetentionPass(hasPurged: boolean): boolean {
+  async afterRetentionPass(hasPurged: boolean): Promise<boolean> {
     const isPurgeDue = hasPurged && this.clock.now() - this.lastCompactedAtMs >= this.options.afterPurgeEveryMs;
     if (!this.isDue && !isPurgeDue) return false;
     return this.compactNow();

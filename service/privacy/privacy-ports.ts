@@ -18,19 +18,19 @@ export interface RetentionPolicy {
 }
 
 export interface RetentionStore {
-  listRetentionPolicies(): RetentionPolicy[];
+  listRetentionPolicies(): Promise<RetentionPolicy[]>;
   /**
    * Clears the content (rendered parameters, header media, reply text) of the account's messages whose last
    * activity (the later of their last change and their reply) is before `cutoffMs`, looking at no more than
    * `maxRows` rows. Rows still `queued` or `sending` keep their content: they may yet be sent. Idempotent.
    */
-  purgeMessageContent(accountId: string, cutoffMs: number, maxRows: number): ContentPurgeResult;
+  purgeMessageContent(accountId: string, cutoffMs: number, maxRows: number): Promise<ContentPurgeResult>;
   /** Drops the account's stored webhook bodies received before `cutoffMs` that never applied; returns how many. */
-  deleteStaleWebhooks(accountId: string, cutoffMs: number): number;
+  deleteStaleWebhooks(accountId: string, cutoffMs: number): Promise<number>;
   /** Drops stored webhook bodies of accounts that no longer exist (one landed after its account was erased). */
-  deleteOrphanWebhooks(): number;
+  deleteOrphanWebhooks(): Promise<number>;
   /** Moves committed deletions out of the write-ahead log so erased bytes leave the disk files. */
-  flushDeleted(): void;
+  flushDeleted(): Promise<void>;
 }
 
 /** What erasing an account removed. */
@@ -51,12 +51,12 @@ export interface ContactErasureCounts {
 
 export interface ErasureStore {
   /** Deletes up to `limit` of the account's messages; returns how many (0 when none are left). */
-  deleteAccountMessages(accountId: string, limit: number): number;
+  deleteAccountMessages(accountId: string, limit: number): Promise<number>;
   /** Deletes the account and everything left of it (campaigns, messages, suppressions, inbox, secrets) at once. */
-  deleteAccount(accountId: string): AccountErasureCounts;
+  deleteAccount(accountId: string): Promise<AccountErasureCounts>;
   /** Deletes the contact's messages and replies in the account; keeps its suppression entry, if any. */
-  deleteContact(accountId: string, to: string): ContactErasureCounts;
-  flushDeleted(): void;
+  deleteContact(accountId: string, to: string): Promise<ContactErasureCounts>;
+  flushDeleted(): Promise<void>;
 }
 
 export interface ExportedMessage {
@@ -88,20 +88,20 @@ export interface ExportedWebhook {
 }
 
 /**
- * One consistent, read-only view of an account's records. The iterables read lazily from storage, row by row,
- * so an export of a million messages never holds them all; each may be iterated once, in the order listed.
- * `close` must be called (it is safe to call twice).
+ * One consistent, read-only view of an account's records. The iterables read lazily from storage (a server-side
+ * cursor or a read transaction), so an export of a million messages never holds them all; each may be iterated
+ * once, in the order listed. `close` must be called (it is safe to call twice).
  */
 export interface AccountSnapshot {
   readonly account: Account;
-  campaigns(): Iterable<Campaign>;
-  messages(): Iterable<ExportedMessage>;
-  suppressions(): Iterable<ExportedSuppression>;
-  pendingWebhooks(): Iterable<ExportedWebhook>;
-  close(): void;
+  campaigns(): AsyncIterable<Campaign>;
+  messages(): AsyncIterable<ExportedMessage>;
+  suppressions(): AsyncIterable<ExportedSuppression>;
+  pendingWebhooks(): AsyncIterable<ExportedWebhook>;
+  close(): Promise<void>;
 }
 
 export interface AccountExportSource {
   /** Null when the account does not exist. */
-  openSnapshot(accountId: string): AccountSnapshot | null;
+  openSnapshot(accountId: string): Promise<AccountSnapshot | null>;
 }

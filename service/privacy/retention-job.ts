@@ -98,24 +98,24 @@ export class RetentionJob {
   }
 
   private async pass(): Promise<RetentionPassResult> {
-    const result: RetentionPassResult = { purgedMessages: 0, deletedWebhooks: this.store.deleteOrphanWebhooks(), isCompacted: false };
-    accounts: for (const { accountId, retentionDays } of this.store.listRetentionPolicies()) {
+    const result: RetentionPassResult = { purgedMessages: 0, deletedWebhooks: await this.store.deleteOrphanWebhooks(), isCompacted: false };
+    accounts: for (const { accountId, retentionDays } of await this.store.listRetentionPolicies()) {
       // The cutoff is fixed per account for the whole pass; rows that age meanwhile wait for the next pass.
       const cutoffMs = retentionCutoffMs(this.clock.now(), retentionDays);
       for (;;) {
-        const step = this.store.purgeMessageContent(accountId, cutoffMs, this.options.batchRows);
+        const step = await this.store.purgeMessageContent(accountId, cutoffMs, this.options.batchRows);
         result.purgedMessages += step.purged;
         if (step.isDone) break;
         await this.yieldTurn();
         if (this.isClosing) break accounts;
       }
-      result.deletedWebhooks += this.store.deleteStaleWebhooks(accountId, cutoffMs);
+      result.deletedWebhooks += await this.store.deleteStaleWebhooks(accountId, cutoffMs);
     }
     // Every pass, not only after a purge: bytes deleted since the last one (applied webhook bodies, erasures whose
     // own flush met a reader) leave the write-ahead log within one interval.
-    this.store.flushDeleted();
+    await this.store.flushDeleted();
     if (!this.isClosing && this.compactor) {
-      result.isCompacted = this.compactor.afterRetentionPass(result.purgedMessages > 0 || result.deletedWebhooks > 0);
+      result.isCompacted = await this.compactor.afterRetentionPass(result.purgedMessages > 0 || result.deletedWebhooks > 0);
     }
     return result;
   }

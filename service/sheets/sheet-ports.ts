@@ -10,7 +10,7 @@ export interface SheetTarget {
 
 /** One row's latest state, as the status columns show it. Times are ms since the epoch. */
 export interface MessageChange {
-  /** Position in the store's change order; strictly increasing, unique per database. */
+  /** Position in the campaign's change order: strictly increasing within the campaign, never reused. */
   seq: number;
   key: string;
   to: string;
@@ -32,11 +32,11 @@ export interface SheetCampaign {
 
 export interface SheetSyncStore {
   /** Campaigns created with a `sheet` that have changes after their sheet cursor. */
-  listSheetCampaignsWithChanges(limit: number): SheetCampaign[];
+  listSheetCampaignsWithChanges(limit: number): Promise<SheetCampaign[]>;
   /** The campaign's rows changed after `afterSeq`, in change order, at most `limit`. */
-  listChanges(campaignId: string, afterSeq: number, limit: number): MessageChange[];
+  listChanges(campaignId: string, afterSeq: number, limit: number): Promise<MessageChange[]>;
   /** Moves the campaign's sheet cursor forward (never back). */
-  saveSheetCursor(campaignId: string, seq: number): void;
+  saveSheetCursor(campaignId: string, seq: number): Promise<void>;
 }
 
 export type SheetWriteOutcome =

@@ -52,9 +52,9 @@ export interface CloudApiSimulatorOptions {
   /** Numbers to register at construction. */
   numbers?: NumberConfig[];
   /** Called for a phone number id that is not registered; a returned config is registered and used. */
-  resolveUnknownNumber?: (phoneNumberId: string) => NumberConfig | undefined;
+  resolveUnknownNumber?: (phoneNumberId: string) => NumberConfig | undefined | Promise<NumberConfig | undefined>;
   /** The same for a template list asked for a WABA with no registered number (a list may come before any send). */
-  resolveUnknownWaba?: (wabaId: string) => NumberConfig | undefined;
+  resolveUnknownWaba?: (wabaId: string) => NumberConfig | undefined | Promise<NumberConfig | undefined>;
   /** Timing of statuses and replies after acceptance. */
   delays?: OutcomeDelays;
   /** Outcome rates for recipients outside the fixed rules (see `planOutcome`). */
@@ -162,11 +162,20 @@ export class CloudApiSimulator {
     const objectId = parts[index] ?? '';
     const edge = parts[index + 1];
     if (parts.length === index + 2 && edge === 'messages' && req.method === 'POST') {
-      readBody(req, (raw) => this.handleSend(req, res, objectId, apiMajor, raw));
+      readBody(req, (raw) => {
+        // A number seen for the first time is looked up (the service's own store, for sandbox accounts).
+        if (this.numbers.has(objectId) || !this.options.resolveUnknownNumber) {
+          this.handleSend(req, res, objectId, apiMajor, raw);
+          return;
+        }
+        void this.resolveNumber(objectId).then(() => this.handleSend(req, res, objectId, apiMajor, raw),
+          () => this.fail(res, unknownObject(objectId)));
+      });
       return;
     }
     if (parts.length === index + 2 && edge === 'message_templates' && req.method === 'GET') {
-      this.handleTemplateList(req, res, objectId, version?.[0], new URLSearchParams(query));
+      void this.resolveWaba(objectId).then(() => this.handleTemplateList(req, res, objectId, version?.[0], new URLSearchParams(query)),
+        () => this.fail(res, unknownObject(objectId)));
       return;
     }
     req.resume();
@@ -334,15 +343,18 @@ export class CloudApiSimulator {
   }
 
   private numberFor(phoneNumberId: string): NumberState | undefined {
-    let state = this.numbers.get(phoneNumberId);
-    if (!state && this.options.resolveUnknownNumber) {
-      const config = this.options.resolveUnknownNumber(phoneNumberId);
-      if (config) {
-        this.registerNumber({ ...config, phoneNumberId });
-        state = this.numbers.get(phoneNumberId);
-      }
-    }
-    return state;
+    return this.numbers.get(phoneNumberId);
+  }
+
+  private async resolveNumber(phoneNumberId: string): Promise<void> {
+    const config = await this.options.resolveUnknownNumber?.(phoneNumberId);
+    if (config && !this.numbers.has(phoneNumberId)) this.registerNumber({ ...config, phoneNumberId });
+  }
+
+  private async resolveWaba(wabaId: string): Promise<void> {
+    if (this.tokensOfWaba(wabaId).length > 0 || !this.options.resolveUnknownWaba) return;
+    const config = await this.options.resolveUnknownWaba(wabaId);
+    if (config?.wabaId === wabaId && this.tokensOfWaba(wabaId).length === 0) this.registerNumber(config);
   }
 
   private tokensOfWaba(wabaId: string): string[] {
@@ -469,12 +481,7 @@ export class CloudApiSimulator {
 
   private handleTemplateList(req: IncomingMessage, res: ServerResponse, wabaId: string, version: string | undefined, query: URLSearchParams): void {
     req.resume();
-    let tokens = this.tokensOfWaba(wabaId);
-    if (tokens.length === 0) {
-      const config = this.options.resolveUnknownWaba?.(wabaId);
-      if (config?.wabaId === wabaId) this.registerNumber(config);
-      tokens = this.tokensOfWaba(wabaId);
-    }
+    const tokens = this.tokensOfWaba(wabaId);
     if (tokens.length === 0) return this.fail(res, unknownObject(wabaId));
     if (!tokens.includes(req.headers.authorization ?? '')) return this.fail(res, invalidToken(req.headers.authorization));
     const limitParam = query.get('limit');

@@ -1,8 +1,9 @@
-// Applies Meta's status events to message rows: idempotent and monotonic, so duplicates and any arrival order
-// leave the same result. Finds the row by the callback data it was sent with, else by wamid.
-import type { DeliveryStatus } from '../campaigns/message-status';
-import { isForwardMove } from '../campaigns/message-status';
-import type { CampaignStore, TrackedMessage } from '../campaigns/ports';
+// Turns Meta's status events into row changes: idempotent and monotonic, so duplicates and any arrival order leave
+// the same result. The store finds the row by the callback data it was sent with, else by wamid, and moves it only
+// forward, in the same statement.
+import type { DeliveryStatus, MessageStatus } from '../campaigns/message-status';
+import { isForwardMove, MESSAGE_STATUSES } from '../campaigns/message-status';
+import type { StatusChange } from '../campaigns/ports';
 import type { StatusEvent } from './meta-events';
 
 const DELIVERY_STATUSES: Readonly<Record<string, DeliveryStatus>> = {
@@ -14,18 +15,6 @@ const DELIVERY_STATUSES: Readonly<Record<string, DeliveryStatus>> = {
   failed: 'failed',
 };
 
-export interface StatusApplyResult {
-  applied: number;
-  ignored: number;
-  unmatched: number;
-  /** Campaigns with a row that changed: the engine checks whether they are finished. */
-  campaignIds: Set<string>;
-  /** Rows that failed because the person stopped marketing messages (131050): to be suppressed. */
-  optedOut: TrackedMessage[];
-  /** Rows that moved to `failed`, with Meta's code: they count against the campaign's error budget. */
-  failed: { campaignId: string; code: string }[];
-}
-
 /** Parses `"<campaignId>.<rowId>"`, the callback data every send carries. */
 export function parseCallbackData(data: string | null): { campaignId: string; messageId: number } | null {
   if (!data) return null;
@@ -35,44 +24,33 @@ export function parseCallbackData(data: string | null): { campaignId: string; me
   return Number.isSafeInteger(messageId) && messageId > 0 ? { campaignId: data.slice(0, dot), messageId } : null;
 }
 
-/** Applies the events inside the caller's transaction. */
-export function applyStatusEvents(
-  store: CampaignStore,
-  accountId: string,
-  events: readonly StatusEvent[],
-  nowMs: number,
-): StatusApplyResult {
-  const result: StatusApplyResult = { applied: 0, ignored: 0, unmatched: 0, campaignIds: new Set(), optedOut: [], failed: [] };
+/**
+ * Meta's status events as forward-only row changes for the store to apply in one step. Events of a status we do not
+ * track (e.g. `deleted`) are counted in `ignored`.
+ */
+export function statusChangesFor(events: readonly StatusEvent[]): { changes: StatusChange[]; ignored: number } {
+  const changes: StatusChange[] = [];
+  let ignored = 0;
   for (const event of events) {
     const next = DELIVERY_STATUSES[event.status];
     if (!next) {
-      result.ignored++;
+      ignored++;
       continue;
     }
-    const message = locate(store, accountId, event);
-    if (!message) {
-      result.unmatched++;
-      continue;
-    }
-    if (!isForwardMove(message.status, next)) {
-      result.ignored++;
-      continue;
-    }
-    const error = next === 'failed' ? event.error ?? { code: 'unknown', message: 'Delivery failed.' } : null;
-    store.applyDeliveryStatus(message.id, next, event.wamid, error, nowMs);
-    result.applied++;
-    if (error) result.failed.push({ campaignId: message.campaignId, code: error.code });
-    result.campaignIds.add(message.campaignId);
-    if (next === 'failed' && event.error?.code === '131050') result.optedOut.push(message);
+    changes.push({
+      callback: parseCallbackData(event.callbackData),
+      wamid: event.wamid,
+      status: next,
+      from: FORWARD_FROM[next],
+      error: next === 'failed' ? event.error ?? { code: 'unknown', message: 'Delivery failed.' } : null,
+      // 131050: the person stopped marketing messages; they are never messaged again.
+      suppressAs: next === 'failed' && event.error?.code === '131050' ? 'user_preferences' : null,
+    });
   }
-  return result;
+  return { changes, ignored };
 }
 
-function locate(store: CampaignStore, accountId: string, event: StatusEvent): TrackedMessage | null {
-  const callback = parseCallbackData(event.callbackData);
-  if (callback) {
-    const byId = store.findMessageById(accountId, callback.messageId);
-    if (byId && byId.campaignId === callback.campaignId) return byId;
-  }
-  return store.findMessageByWamid(accountId, event.wamid);
-}
+/** For each status Meta reports, the statuses a row may move to it from. */
+const FORWARD_FROM: Readonly<Record<DeliveryStatus, readonly MessageStatus[]>> = Object.fromEntries(
+  (['sent', 'delivered', 'read', 'failed'] as const).map((next) => [next, MESSAGE_STATUSES.filter((s) => isForwardMove(s, next))]),
+) as unknown as Record<DeliveryStatus, readonly MessageStatus[]>;

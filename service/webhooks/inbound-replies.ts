@@ -1,20 +1,10 @@
-// Replies and opt-outs: ties each inbound message to the campaign message it answers, keeps it as that row's
-// reply, and suppresses numbers that opt out (keyword, opt-out button, or Meta's marketing `stop` preference).
-import type { AccountStore, TrackedMessage } from '../campaigns/ports';
+// Replies and opt-outs: what each inbound message and preference change means for the rows and the suppression
+// list, as data the store applies in one step: the reply of the row it answers, and the suppression of people who
+// opt out (keyword, opt-out button, or Meta's marketing `stop` preference).
+import type { PreferenceChange, ReplyChange } from '../campaigns/ports';
 import type { InboundEvent, PreferenceEvent } from './meta-events';
 import { isOptOutReply } from './opt-out-words';
 import { recipientVariants } from './recipient-variants';
-import type { InboundHandler } from './webhook-processor';
-
-/** What the reply handler needs from the store; called inside the webhook's transaction. */
-export interface ReplyStore extends AccountStore {
-  findMessageByWamid(accountId: string, wamid: string): TrackedMessage | null;
-  /** The latest sent campaign message to any of `recipients`. */
-  findLatestSentTo(accountId: string, recipients: readonly string[]): TrackedMessage | null;
-  setReply(messageId: number, text: string, atMs: number, nowMs: number): void;
-  addSuppression(accountId: string, to: string, source: string, nowMs: number): void;
-  removeSuppression(accountId: string, to: string): boolean;
-}
 
 type Json = Record<string, unknown>;
 
@@ -54,39 +44,32 @@ export function replyText(raw: Json, type: string): string {
   }
 }
 
-export class InboundReplies implements InboundHandler {
-  constructor(private readonly store: ReplyStore) {}
-
-  handle(accountId: string, inbound: readonly InboundEvent[], preferences: readonly PreferenceEvent[], nowMs: number): Set<string> {
-    const touched = new Set<string>();
-    const account = this.store.getAccount(accountId);
-    for (const event of inbound) {
-      if (event.type === 'system') continue;
-      const text = replyText(event.raw, event.type);
-      const at = event.timestampMs ?? nowMs;
-      // A reaction's target is in reaction.message_id, not in context.
-      const reactedTo = event.type === 'reaction' ? ((event.raw.reaction as Json | undefined)?.message_id as string | undefined) : undefined;
-      const contextWamid = event.contextWamid ?? reactedTo ?? null;
-      const variants = recipientVariants(event.from);
-      const message = (contextWamid ? this.store.findMessageByWamid(accountId, contextWamid) : null)
-        ?? this.store.findLatestSentTo(accountId, variants);
-      if (message) {
-        this.store.setReply(message.id, text, at, nowMs);
-        touched.add(message.campaignId);
-      }
-      const isOptOut = (event.type === 'text' || event.type === 'button' || event.type === 'interactive')
-        && isOptOutReply(text, account?.optOutWords ?? [])
-        || (event.type === 'button' && isOptOutReply(String(((event.raw.button ?? {}) as Json).payload ?? ''), account?.optOutWords ?? []));
-      if (isOptOut) this.store.addSuppression(accountId, message?.to ?? (variants[0] as string), 'keyword', nowMs);
-    }
-    for (const preference of preferences) {
-      if (preference.category !== null && preference.category !== 'marketing_messages') continue;
-      const variants = recipientVariants(preference.waId);
-      const known = this.store.findLatestSentTo(accountId, variants);
-      const to = known?.to ?? (variants[0] as string);
-      if (preference.value === 'stop') this.store.addSuppression(accountId, to, 'user_preferences', nowMs);
-      else if (preference.value === 'resume') for (const v of variants) this.store.removeSuppression(accountId, v);
-    }
-    return touched;
+/** The replies and preference changes of one webhook body; `optOutWords` are the account's own, on top of ours. */
+export function inboundChanges(
+  inbound: readonly InboundEvent[], preferences: readonly PreferenceEvent[], optOutWords: readonly string[], nowMs: number,
+): { replies: ReplyChange[]; preferences: PreferenceChange[] } {
+  const replies: ReplyChange[] = [];
+  for (const event of inbound) {
+    if (event.type === 'system') continue;
+    const text = replyText(event.raw, event.type);
+    // A reaction's target is in reaction.message_id, not in context.
+    const reactedTo = event.type === 'reaction' ? ((event.raw.reaction as Json | undefined)?.message_id as string | undefined) : undefined;
+    const isOptOut = (event.type === 'text' || event.type === 'button' || event.type === 'interactive')
+      && isOptOutReply(text, optOutWords)
+      || (event.type === 'button' && isOptOutReply(String(((event.raw.button ?? {}) as Json).payload ?? ''), optOutWords));
+    replies.push({
+      contextWamid: event.contextWamid ?? reactedTo ?? null,
+      recipients: recipientVariants(event.from),
+      text,
+      atMs: event.timestampMs ?? nowMs,
+      isOptOut,
+    });
   }
+  const changes: PreferenceChange[] = [];
+  for (const preference of preferences) {
+    if (preference.category !== null && preference.category !== 'marketing_messages') continue;
+    if (preference.value !== 'stop' && preference.value !== 'resume') continue;
+    changes.push({ recipients: recipientVariants(preference.waId), value: preference.value });
+  }
+  return { replies, preferences: changes };
 }

@@ -1,17 +1,14 @@
 // Takes Meta's signed webhooks: verifies, keeps the raw body, answers, then applies it off the request path.
 // A crash between the answer and the apply loses nothing: unapplied bodies stay in the inbox and run at start.
-// Both the keeping and the applying ride on the engine's group commit, with the senders' writes.
+// Both the keeping and the applying ride on the engine's group commit, with the senders' writes. Any instance may
+// apply any body: the inbox hands each out to one applier at a time, and every change it makes is forward-only.
 import type { Clock } from '../campaigns/clock';
 import type { CampaignEngine } from '../campaigns/campaign-engine';
-import type { AccountStore, CampaignStore, Logger, WebhookInbox } from '../campaigns/ports';
-import { applyStatusEvents } from './apply-status-events';
+import type { AccountStore, Logger, PendingWebhook, WebhookApplied, WebhookEffects, WebhookInbox } from '../campaigns/ports';
+import { statusChangesFor } from './apply-status-events';
+import { inboundChanges } from './inbound-replies';
 import { readMetaEvents, type InboundEvent, type PreferenceEvent, type StatusEvent } from './meta-events';
 import { isValidSignature } from './webhook-signature';
-
-/** Handles replies, opt-outs and preference changes (issue 3); statuses are applied here. */
-export interface InboundHandler {
-  handle(accountId: string, inbound: readonly InboundEvent[], preferences: readonly PreferenceEvent[], nowMs: number): Set<string>;
-}
 
 const DRAIN_BATCH = 200;
 /**
@@ -19,15 +16,10 @@ const DRAIN_BATCH = 200;
  * that times the sends, so a backlog is worked off in slices rather than in one long stall.
  */
 const DRAIN_SLICE_BYTES = 128 * 1024;
+/** A claimed body not applied within this (its applier died) is handed out again. */
+const CLAIM_MS = 60_000;
 
 export type ReceiveResult = 'accepted' | 'unknown_account' | 'bad_signature';
-
-interface AppliedWebhook {
-  /** Campaigns with a row that changed: the engine checks whether they are finished. */
-  touched: Set<string>;
-  /** Accepted sends Meta now reports failed, for the campaigns' error budgets. */
-  failed: { campaignId: string; code: string }[];
-}
 
 export class WebhookProcessor {
   private isDraining = false;
@@ -36,38 +28,32 @@ export class WebhookProcessor {
   private readonly secrets = new Map<string, string>();
   /** Bodies whose apply threw: kept in the inbox for the next start, not retried in a loop now. */
   private readonly failedIds = new Set<number>();
+  /** Bodies kept and not yet handed to a drain: the next slice is read only when there is something to read. */
+  private drainsRunning: Promise<void> | null = null;
 
   constructor(
-    private readonly store: CampaignStore & AccountStore & WebhookInbox,
+    private readonly store: AccountStore & WebhookInbox,
     private readonly engine: CampaignEngine,
     private readonly clock: Clock,
     private readonly logger: Logger,
-    private readonly inbound: InboundHandler | null,
   ) {}
 
   /**
    * Verifies and stores one POST. Only a committed body is acknowledged (the promise resolves after the group
    * commit), so Meta retries anything not kept. Rejects when the store could not keep it.
    */
-  receive(accountId: string, rawBody: Buffer, signatureHeader: string | undefined): Promise<ReceiveResult> {
-    const appSecret = this.appSecretOf(accountId);
-    if (appSecret === null) return Promise.resolve('unknown_account');
-    if (!isValidSignature(appSecret, rawBody, signatureHeader)) return Promise.resolve('bad_signature');
-    return new Promise((resolve, reject) => {
-      this.engine.commits.add(
-        () => this.store.saveWebhook(accountId, rawBody, this.clock.now()),
-        () => {
-          resolve('accepted');
-          this.requestDrain();
-        },
-        reject,
-      );
-    });
+  async receive(accountId: string, rawBody: Buffer, signatureHeader: string | undefined): Promise<ReceiveResult> {
+    const appSecret = await this.appSecretOf(accountId);
+    if (appSecret === null) return 'unknown_account';
+    if (!isValidSignature(appSecret, rawBody, signatureHeader)) return 'bad_signature';
+    await this.engine.commits.run({ kind: 'save_webhook', accountId, body: rawBody, nowMs: this.clock.now() });
+    this.requestDrain();
+    return 'accepted';
   }
 
   /** The account's verify token check for Meta's GET handshake. */
-  verifyToken(accountId: string): string | null {
-    return this.store.getAccountSecrets(accountId)?.verifyToken ?? null;
+  async verifyToken(accountId: string): Promise<string | null> {
+    return (await this.store.getAccountSecrets(accountId))?.verifyToken ?? null;
   }
 
   /** Forgets cached secrets (account erased or credentials changed). */
@@ -87,61 +73,65 @@ export class WebhookProcessor {
     }
     this.isDraining = true;
     this.isDrainRequested = false;
-    const slice = this.nextSlice();
-    if (slice.length === 0) {
-      this.isDraining = false;
-      return;
-    }
-    let remaining = slice.length;
-    const sliceDone = (): void => {
-      if (--remaining > 0) return;
-      this.isDraining = false;
-      this.requestDrain();
-    };
-    for (const item of slice) {
-      this.engine.commits.add(
-        () => this.apply(item),
-        ({ touched, failed }) => {
-          this.engine.sendsFailedLater(failed);
-          this.engine.rowsSettled(touched);
-          sliceDone();
-        },
-        (error) => {
-          this.failedIds.add(item.id);
-          this.logger.error({ webhookId: item.id, error: String(error) }, 'webhook apply failed; kept for the next start');
-          sliceDone();
-        },
-      );
-    }
+    this.drainsRunning = this.drainSlice()
+      .catch((error: unknown) => this.logger.error({ error: String(error) }, 'webhook drain failed'))
+      .finally(() => {
+        this.isDraining = false;
+        this.drainsRunning = null;
+        if (this.isDrainRequested) this.requestDrain();
+      });
+  }
+
+  /** Applies one slice; asks for the next when the slice was full (more may wait). */
+  private async drainSlice(): Promise<void> {
+    const slice = await this.nextSlice();
+    if (slice.length === 0) return;
+    const applies = await Promise.all(slice.map((item) => this.effectsOf(item)));
+    await Promise.all(applies.map(({ item, effects }) => this.engine.commits.run({
+      kind: 'apply_webhook', inboxId: item.id, accountId: item.accountId, effects, nowMs: this.clock.now(),
+    }).then(
+      (applied) => this.afterApply(applied),
+      (error: unknown) => {
+        this.failedIds.add(item.id);
+        this.logger.error({ webhookId: item.id, error: String(error) }, 'webhook apply failed; kept for the next start');
+      },
+    )));
+    this.isDrainRequested = true;
+  }
+
+  private async afterApply(applied: WebhookApplied): Promise<void> {
+    await this.engine.sendsFailedLater(applied.failed);
+    await this.engine.rowsSettled(applied.touchedCampaignIds);
   }
 
   /** Shutdown: no more drains through the group commit; what is stored stays for `drainOnce` or the next start. */
-  stop(): void {
+  async stop(): Promise<void> {
     this.isStopped = true;
+    await this.drainsRunning;
   }
 
-  /** Applies up to `limit` stored bodies now, each in its own transaction (start-up and shutdown); returns how many. */
-  drainOnce(limit = DRAIN_BATCH): number {
-    const pending = this.store.listPendingWebhooks(limit).filter((item) => !this.failedIds.has(item.id));
-    for (const item of pending) {
-      let result: AppliedWebhook;
-      try {
-        result = this.store.transaction(() => this.apply(item));
-      } catch (error) {
-        this.failedIds.add(item.id);
-        this.logger.error({ webhookId: item.id, error: String(error) }, 'webhook apply failed; kept for the next start');
-        continue;
+  /** Applies up to `limit` stored bodies now, in one commit (shutdown); returns how many. */
+  async drainOnce(limit = DRAIN_BATCH): Promise<number> {
+    const pending = (await this.store.claimPendingWebhooks(limit, CLAIM_MS)).filter((item) => !this.failedIds.has(item.id));
+    const applies = await Promise.all(pending.map((item) => this.effectsOf(item)));
+    const results = await Promise.allSettled(applies.map(({ item, effects }) => this.engine.commits.run({
+      kind: 'apply_webhook', inboxId: item.id, accountId: item.accountId, effects, nowMs: this.clock.now(),
+    })));
+    await this.engine.commits.commit();
+    results.forEach((result, i) => {
+      if (result.status === 'rejected') {
+        const id = (pending[i] as PendingWebhook).id;
+        this.failedIds.add(id);
+        this.logger.error({ webhookId: id, error: String(result.reason) }, 'webhook apply failed; kept for the next start');
       }
-      this.engine.sendsFailedLater(result.failed);
-      this.engine.rowsSettled(result.touched);
-    }
+    });
     return pending.length;
   }
 
-  private nextSlice(): { id: number; accountId: string; body: Buffer }[] {
-    const slice = [];
+  private async nextSlice(): Promise<PendingWebhook[]> {
+    const slice: PendingWebhook[] = [];
     let bytes = 0;
-    for (const item of this.store.listPendingWebhooks(DRAIN_BATCH)) {
+    for (const item of await this.store.claimPendingWebhooks(DRAIN_BATCH, CLAIM_MS)) {
       if (this.failedIds.has(item.id)) continue;
       if (slice.length > 0 && bytes + item.body.length > DRAIN_SLICE_BYTES) break;
       slice.push(item);
@@ -150,9 +140,8 @@ export class WebhookProcessor {
     return slice;
   }
 
-  /** One stored body's statuses, replies and opt-outs, then its removal from the inbox. */
-  private apply(item: { id: number; accountId: string; body: Buffer }): AppliedWebhook {
-    const touched = new Set<string>();
+  /** What one stored body changes: its statuses, replies, opt-outs and preferences, as data for the store. */
+  private async effectsOf(item: PendingWebhook): Promise<{ item: PendingWebhook; effects: WebhookEffects }> {
     let payload: unknown = null;
     try {
       payload = JSON.parse(item.body.toString('utf8'));
@@ -161,27 +150,18 @@ export class WebhookProcessor {
     }
     const { events, skipped } = readMetaEvents(payload);
     if (skipped > 0) this.logger.warn({ webhookId: item.id, skipped }, 'webhook items not understood');
-    const now = this.clock.now();
-    const statuses = events.filter((e): e is StatusEvent => e.kind === 'status');
-    const applied = applyStatusEvents(this.store, item.accountId, statuses, now);
-    for (const id of applied.campaignIds) touched.add(id);
+    const statuses = statusChangesFor(events.filter((e): e is StatusEvent => e.kind === 'status'));
     const inbound = events.filter((e): e is InboundEvent => e.kind === 'inbound');
     const preferences = events.filter((e): e is PreferenceEvent => e.kind === 'preference');
-    if (this.inbound && (inbound.length > 0 || preferences.length > 0 || applied.optedOut.length > 0)) {
-      const optOutPreferences: PreferenceEvent[] = applied.optedOut.map((m) => ({
-        kind: 'preference', phoneNumberId: null, waId: m.to.replace(/^\+/, ''), category: 'marketing_messages',
-        value: 'stop', timestampMs: now,
-      }));
-      for (const id of this.inbound.handle(item.accountId, inbound, [...preferences, ...optOutPreferences], now)) touched.add(id);
-    }
-    this.store.deleteWebhook(item.id);
-    return { touched, failed: applied.failed };
+    const optOutWords = inbound.length > 0 ? (await this.store.getAccount(item.accountId))?.optOutWords ?? [] : [];
+    const changes = inboundChanges(inbound, preferences, optOutWords, this.clock.now());
+    return { item, effects: { statuses: statuses.changes, ...changes } };
   }
 
-  private appSecretOf(accountId: string): string | null {
+  private async appSecretOf(accountId: string): Promise<string | null> {
     const cached = this.secrets.get(accountId);
     if (cached !== undefined) return cached;
-    const secrets = this.store.getAccountSecrets(accountId);
+    const secrets = await this.store.getAccountSecrets(accountId);
     if (!secrets) return null;
     this.secrets.set(accountId, secrets.appSecret);
     return secrets.appSecret;

@@ -1,5 +1,6 @@
 // Retention, export and erasure over the same better-sqlite3 database as SqliteStore. Deletes are done with
 // secure_delete on, and flushed out of the write-ahead log, so erased bytes do not linger in the files.
+// The ports are async; here each method does its work synchronously inside, so every port call is atomic by itself.
 import Database from 'better-sqlite3';
 import type { MessageStatus } from '../../campaigns/message-status';
 import type { CompactableStore } from '../../privacy/compactor';
@@ -74,18 +75,21 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
 
   // ---- retention
 
-  listRetentionPolicies(): RetentionPolicy[] {
+  async listRetentionPolicies(): Promise<RetentionPolicy[]> {
     return (this.statements.policies.all() as Row[]).map((r) => ({
       accountId: r.id as string, retentionDays: r.retention_days as number,
     }));
   }
 
-  /** Sets how many days the account keeps message content; false when there is no such account. */
+  /**
+   * Sets how many days the account keeps message content; false when there is no such account. Synchronous:
+   * SqliteStore.setRetentionDays (the ServiceStore port) and the CLI call it.
+   */
   setRetentionDays(accountId: string, days: number): boolean {
     return this.statements.setRetention.run(days, accountId).changes > 0;
   }
 
-  purgeMessageContent(accountId: string, cutoffMs: number, maxRows: number): ContentPurgeResult {
+  async purgeMessageContent(accountId: string, cutoffMs: number, maxRows: number): Promise<ContentPurgeResult> {
     const s = this.statements;
     return this.inTransaction(() => {
       let budget = maxRows;
@@ -120,20 +124,25 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
     });
   }
 
-  deleteStaleWebhooks(accountId: string, cutoffMs: number): number {
+  async deleteStaleWebhooks(accountId: string, cutoffMs: number): Promise<number> {
     return this.statements.staleWebhooks.run(accountId, cutoffMs).changes;
   }
 
-  deleteOrphanWebhooks(): number {
+  async deleteOrphanWebhooks(): Promise<number> {
     return this.statements.orphanWebhooks.run().changes;
   }
 
   /**
    * Checkpoints the write-ahead log and truncates it, so the pre-delete page images it held are gone from disk.
    * Does not wait: with busy_timeout 0 a checkpoint blocked by a reader (an export in progress) does what it can
-   * and the next flush finishes it. Returns whether the log was emptied.
+   * and the next flush finishes it (the log file is then left as it was, not emptied).
    */
-  flushDeleted(): boolean {
+  async flushDeleted(): Promise<void> {
+    this.checkpointLog();
+  }
+
+  /** flushDeleted's work; returns whether the log was emptied (compact reports it). */
+  private checkpointLog(): boolean {
     return this.withoutWaiting(() => {
       const [result] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
       return result?.busy === 0;
@@ -145,13 +154,13 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
    * Synchronous (about 2 s per million messages) and needs as much free disk as the database. Returns false,
    * having changed nothing that matters, when it cannot run or finish now (a statement or another reader is open).
    */
-  compact(): boolean {
+  async compact(): Promise<boolean> {
     try {
       this.withoutWaiting(() => this.db.exec('VACUUM'));
     } catch {
       return false;
     }
-    return this.flushDeleted();
+    return this.checkpointLog();
   }
 
   /** Runs `fn` with busy_timeout 0: a lock held elsewhere fails it at once instead of blocking the event loop. */
@@ -167,11 +176,11 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
 
   // ---- erasure
 
-  deleteAccountMessages(accountId: string, limit: number): number {
+  async deleteAccountMessages(accountId: string, limit: number): Promise<number> {
     return this.statements.deleteMessagesBatch.run(accountId, limit).changes;
   }
 
-  deleteAccount(accountId: string): AccountErasureCounts {
+  async deleteAccount(accountId: string): Promise<AccountErasureCounts> {
     const s = this.statements;
     return this.inTransaction(() => {
       const messages = s.deleteAccountMessages.run(accountId).changes;
@@ -184,7 +193,7 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
     });
   }
 
-  deleteContact(accountId: string, to: string): ContactErasureCounts {
+  async deleteContact(accountId: string, to: string): Promise<ContactErasureCounts> {
     const s = this.statements;
     return this.inTransaction(() => {
       const replies = (s.contactReplies.get(accountId, to) as { n: number }).n;
@@ -200,32 +209,50 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
   /**
    * Opens a second, read-only connection in one read transaction: the export sees one consistent moment, and
    * however slowly its reader drains the rows, the main connection keeps writing (WAL readers do not block it).
+   * The iterables are async generators over better-sqlite3's row iterators: each `next()` reads one row.
    */
-  openSnapshot(accountId: string): AccountSnapshot | null {
+  async openSnapshot(accountId: string): Promise<AccountSnapshot | null> {
     if (this.db.memory) throw new Error('An export needs a database file (it reads on a second connection).');
     const reader = new Database(this.db.name, { readonly: true, fileMustExist: true });
-    reader.exec('BEGIN');
-    const accountRow = reader.prepare('SELECT * FROM accounts WHERE id = ?').get(accountId) as Row | undefined;
+    let accountRow: Row | undefined;
+    try {
+      reader.exec('BEGIN');
+      accountRow = reader.prepare('SELECT * FROM accounts WHERE id = ?').get(accountId) as Row | undefined;
+    } catch (error) {
+      reader.close();
+      throw error;
+    }
     if (!accountRow) {
       reader.exec('ROLLBACK');
       reader.close();
       return null;
     }
-    const live = new Set<Generator<unknown>>();
-    const track = <T>(make: () => Generator<T>): Generator<T> => {
+    const live = new Set<AsyncGenerator<unknown>>();
+    const track = <T>(make: () => AsyncGenerator<T>): AsyncGenerator<T> => {
       const generator = make();
       live.add(generator);
       return generator;
     };
     const campaignIds = (): string[] => reader.prepare('SELECT id FROM campaigns WHERE account_id = ? ORDER BY created_at, id')
       .pluck().all(accountId) as string[];
+    let closing: Promise<void> | null = null;
+    const close = async (): Promise<void> => {
+      // An abandoned generator still holds its statement open, and a connection with open statements cannot close.
+      // return() ends it at its yield (its for-of closes the row iterator); one never started just ends.
+      const generators = [...live];
+      live.clear();
+      await Promise.all(generators.map((generator) => generator.return(undefined)));
+      if (!reader.open) return;
+      reader.exec('COMMIT');
+      reader.close();
+    };
     return {
       account: toAccount(accountRow),
-      campaigns: () => track(function* campaigns() {
+      campaigns: () => track(async function* campaigns() {
         const rows = reader.prepare('SELECT * FROM campaigns WHERE account_id = ? ORDER BY created_at, id').iterate(accountId);
         for (const row of rows) yield toCampaign(row as Row);
       }),
-      messages: () => track(function* messages() {
+      messages: () => track(async function* messages() {
         // Per campaign, in key order (messages_by_key): no sort of the whole account in memory.
         const statement = reader.prepare(`SELECT campaign_id, row_key, to_e164, params_json, header_media_json, status,
           wamid, error_code, error_message, attempts, sent_at, reply_text, reply_at, updated_at
@@ -234,26 +261,23 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
           for (const row of statement.iterate(campaignId)) yield toExportedMessage(row as Row);
         }
       }),
-      suppressions: () => track(function* suppressions() {
+      suppressions: () => track(async function* suppressions() {
         const rows = reader.prepare('SELECT to_e164, source, created_at FROM suppressions WHERE account_id = ? ORDER BY to_e164')
           .iterate(accountId);
         for (const r of rows as Iterable<Row>) {
           yield { to: r.to_e164 as string, source: r.source as string, createdAt: r.created_at as number } satisfies ExportedSuppression;
         }
       }),
-      pendingWebhooks: () => track(function* pendingWebhooks() {
+      pendingWebhooks: () => track(async function* pendingWebhooks() {
         const rows = reader.prepare('SELECT body, received_at FROM webhook_inbox WHERE account_id = ? ORDER BY id').iterate(accountId);
         for (const r of rows as Iterable<Row>) {
           yield { receivedAt: r.received_at as number, body: (r.body as Buffer).toString('utf8') } satisfies ExportedWebhook;
         }
       }),
+      // Safe to call twice, and at once: every call waits for the same closing.
       close: () => {
-        if (!reader.open) return;
-        // An abandoned generator still holds its statement open, and a connection with open statements cannot close.
-        for (const generator of live) generator.return(undefined);
-        live.clear();
-        reader.exec('COMMIT');
-        reader.close();
+        closing ??= close();
+        return closing;
       },
     };
   }

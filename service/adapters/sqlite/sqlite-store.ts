@@ -1,38 +1,46 @@
-// The embedded store: every port of the domain over one better-sqlite3 database in WAL mode.
-// Synchronous by design: a write is atomic with respect to the event loop, which keeps exactly-once reasoning simple.
+// The embedded store: every port of the domain over one better-sqlite3 database in WAL mode, for one process.
+// The ports are async; here each operation runs synchronously inside, so every port call is atomic by itself.
 import Database from 'better-sqlite3';
 import type { CampaignState, StateReason } from '../../campaigns/campaign';
 import type { MessageStatus } from '../../campaigns/message-status';
 import { MESSAGE_STATUSES } from '../../campaigns/message-status';
-import type {
-  Account, AccountSecrets, AccountStore, Campaign, CampaignStore, InsertResult, MessageError, MessageView, NewMessage,
-  QueuedMessage, SendOutcome, StatusCounts, SuppressionStore, TrackedMessage, WebhookInbox,
+import {
+  LeaseLostError,
+  type Account, type AccountSecrets, type BatchItemResult, type BatchWrite, type Campaign, type CampaignTransition,
+  type InsertResult, type MessageError, type MessageView, type NewMessage, type PendingWebhook, type QueuedMessage,
+  type SenderFence, type SenderLease, type SendOutcome, type StatusCounts, type WebhookApplied, type WebhookEffects,
 } from '../../campaigns/ports';
-import type { MessageChange, SheetCampaign, SheetSyncStore } from '../../sheets/sheet-ports';
+import type { MessageChange, SheetCampaign } from '../../sheets/sheet-ports';
+import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '../../service-store';
+import { SqlitePrivacyStore } from './sqlite-privacy-store';
 import { toAccount, toCampaign } from './sqlite-rows';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './sqlite-schema';
 
-/** Encrypts secrets before they reach the disk; implemented by adapters/crypto/secret-box. */
-export interface SecretCipher {
-  encrypt(plain: string): string;
-  decrypt(sealed: string): string;
-}
+export type { NewAccount, SecretCipher } from '../../service-store';
 
 type Row = Record<string, unknown>;
 
-export interface NewAccount {
-  account: Account;
-  secrets: AccountSecrets;
-  apiKeyHash: string;
+/** A row located by a webhook: enough to apply a status or a reply to it. */
+interface TrackedRow {
+  id: number;
+  campaign_id: string;
+  to_e164: string;
+  status: MessageStatus;
 }
 
-export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, SuppressionStore, SheetSyncStore {
+export class SqliteStore implements ServiceStore {
   readonly db: Database.Database;
+  readonly privacy: SqlitePrivacyStore;
   private seq: number;
   private readonly statements: ReturnType<SqliteStore['prepare']>;
+  /** Inbox ids handed out by claimPendingWebhooks and not yet applied, with when the claim ends. */
+  private readonly webhookClaims = new Map<number, number>();
 
-  /** Opens (creating when absent) the database at `path`; `:memory:` for tests. */
-  constructor(path: string, private readonly cipher: SecretCipher) {
+  /**
+   * Opens (creating when absent) the database at `path`; `:memory:` for tests. `now` is the clock of leases and
+   * webhook claims (the store's clock, as the database server's is for PostgreSQL).
+   */
+  constructor(path: string, private readonly cipher: SecretCipher, private readonly now: () => number = Date.now) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     // FULL: each commit is on disk before anything acts on it. With NORMAL a power cut could undo a committed
@@ -48,9 +56,10 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
     this.db.prepare('INSERT OR IGNORE INTO schema_meta(key, value) VALUES (?, ?)').run('version', String(SCHEMA_VERSION));
     this.seq = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM messages').get() as { seq: number }).seq;
     this.statements = this.prepare();
+    this.privacy = new SqlitePrivacyStore(this.db);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 
@@ -65,29 +74,32 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
       campaignByAccount: db.prepare('SELECT * FROM campaigns WHERE id = ? AND account_id = ?'),
       keyExists: db.prepare('SELECT 1 FROM messages WHERE campaign_id = ? AND row_key = ?'),
       recipientExists: db.prepare('SELECT 1 FROM messages WHERE campaign_id = ? AND to_e164 = ?'),
+      campaignState: db.prepare('SELECT state FROM campaigns WHERE id = ?').pluck(),
       insertMessage: db.prepare(`INSERT INTO messages
         (campaign_id, account_id, row_key, to_e164, params_json, header_media_json, status, seq, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       loadQueued: db.prepare(`SELECT id, campaign_id, to_e164, params_json, header_media_json, attempts, next_attempt_at
         FROM messages WHERE campaign_id = ? AND status = 'queued' AND id > ? ORDER BY id LIMIT ?`),
       markSending: db.prepare(`UPDATE messages SET status = 'sending', sending_at = ?, seq = ?, updated_at = ?
-        WHERE id = ? AND status = 'queued' AND NOT EXISTS (SELECT 1 FROM suppressions s
-          WHERE s.account_id = messages.account_id AND s.to_e164 = messages.to_e164)`),
+        WHERE id = ? AND account_id = ? AND status = 'queued' AND NOT EXISTS (SELECT 1 FROM suppressions s
+          WHERE s.account_id = messages.account_id AND s.to_e164 = messages.to_e164)
+          AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = messages.campaign_id AND c.state = 'running')`),
       skipSuppressed: db.prepare(`UPDATE messages SET status = 'skipped', seq = ?, updated_at = ?
-        WHERE id = ? AND status = 'queued' AND EXISTS (SELECT 1 FROM suppressions s
+        WHERE id = ? AND account_id = ? AND status = 'queued' AND EXISTS (SELECT 1 FROM suppressions s
           WHERE s.account_id = messages.account_id AND s.to_e164 = messages.to_e164)`),
       outcomeSent: db.prepare(`UPDATE messages SET status = 'sent', wamid = ?, sent_at = ?, error_code = NULL,
-        error_message = NULL, seq = ?, updated_at = ? WHERE id = ? AND status IN ('sending', 'unknown')`),
+        error_message = NULL, seq = ?, updated_at = ? WHERE id = ? AND account_id = ? AND status IN ('sending', 'unknown')`),
       // A status webhook may have settled the row before the HTTP answer came back: keep its status, add the wamid.
-      outcomeSentLate: db.prepare('UPDATE messages SET wamid = COALESCE(wamid, ?), sent_at = COALESCE(sent_at, ?) WHERE id = ?'),
+      outcomeSentLate: db.prepare(`UPDATE messages SET wamid = COALESCE(wamid, ?), sent_at = COALESCE(sent_at, ?)
+        WHERE id = ? AND account_id = ?`),
       outcomeRetry: db.prepare(`UPDATE messages SET status = 'queued', attempts = ?, next_attempt_at = ?, error_code = ?,
-        error_message = ?, seq = ?, updated_at = ? WHERE id = ? AND status = 'sending'`),
+        error_message = ?, seq = ?, updated_at = ? WHERE id = ? AND account_id = ? AND status = 'sending'`),
       outcomeFailed: db.prepare(`UPDATE messages SET status = 'failed', error_code = ?, error_message = ?, seq = ?,
-        updated_at = ? WHERE id = ? AND status = 'sending'`),
+        updated_at = ? WHERE id = ? AND account_id = ? AND status = 'sending'`),
       outcomeRequeue: db.prepare(`UPDATE messages SET status = 'queued', seq = ?, updated_at = ?
-        WHERE id = ? AND status = 'sending'`),
+        WHERE id = ? AND account_id = ? AND status = 'sending'`),
       outcomeSkipped: db.prepare(`UPDATE messages SET status = 'skipped', seq = ?, updated_at = ?
-        WHERE id = ? AND status = 'queued'`),
+        WHERE id = ? AND account_id = ? AND status = 'queued'`),
       countOpen: db.prepare(`SELECT COUNT(*) AS n FROM messages WHERE campaign_id = ? AND status IN ('queued', 'sending')`),
       countByStatus: db.prepare('SELECT status, COUNT(*) AS n FROM messages WHERE campaign_id = ? GROUP BY status'),
       countReplied: db.prepare('SELECT COUNT(*) AS n FROM messages WHERE campaign_id = ? AND reply_at IS NOT NULL'),
@@ -98,30 +110,39 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
       unknownOfCampaign: db.prepare(`SELECT id FROM messages WHERE campaign_id = ? AND status = 'unknown'`),
       requeueOne: db.prepare(`UPDATE messages SET status = 'queued', attempts = 0, next_attempt_at = 0, seq = ?,
         updated_at = ? WHERE id = ? AND status = 'unknown'`),
-      recentRecipients: db.prepare(`SELECT to_e164 AS "to", MIN(COALESCE(sent_at, sending_at)) AS atMs FROM messages
+      recentRecipients: db.prepare(`SELECT to_e164 AS "to", MIN(COALESCE(sent_at, sending_at)) AS firstAtMs,
+        MAX(COALESCE(sent_at, sending_at)) AS lastAtMs FROM messages
         WHERE account_id = ? AND ((sent_at IS NOT NULL AND sent_at >= ?) OR (status = 'sending' AND sending_at >= ?))
         GROUP BY to_e164`),
-      trackedById: db.prepare('SELECT id, campaign_id, account_id, to_e164, status, wamid FROM messages WHERE id = ? AND account_id = ?'),
-      trackedByWamid: db.prepare('SELECT id, campaign_id, account_id, to_e164, status, wamid FROM messages WHERE wamid = ? AND account_id = ?'),
+      trackedById: db.prepare('SELECT id, campaign_id, to_e164, status FROM messages WHERE id = ? AND account_id = ?'),
+      trackedByWamid: db.prepare('SELECT id, campaign_id, to_e164, status FROM messages WHERE wamid = ? AND account_id = ?'),
       applyStatus: db.prepare(`UPDATE messages SET status = ?, wamid = COALESCE(wamid, ?), error_code = COALESCE(?, error_code),
         error_message = COALESCE(?, error_message), sent_at = COALESCE(sent_at, ?), seq = ?, updated_at = ? WHERE id = ?`),
       changes: db.prepare(`SELECT seq, row_key, to_e164, status, wamid, error_code, error_message, reply_text, reply_at, updated_at
         FROM messages WHERE campaign_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
       saveWebhook: db.prepare('INSERT INTO webhook_inbox(account_id, body, received_at) VALUES (?, ?, ?)'),
-      pendingWebhooks: db.prepare('SELECT id, account_id, body FROM webhook_inbox ORDER BY id LIMIT ?'),
+      pendingWebhooks: db.prepare('SELECT id, account_id, body FROM webhook_inbox WHERE id > ? ORDER BY id LIMIT ?'),
       deleteWebhook: db.prepare('DELETE FROM webhook_inbox WHERE id = ?'),
       isSuppressed: db.prepare('SELECT 1 FROM suppressions WHERE account_id = ? AND to_e164 = ?'),
       addSuppression: db.prepare(`INSERT INTO suppressions(account_id, to_e164, source, created_at) VALUES (?, ?, ?, ?)
         ON CONFLICT(account_id, to_e164) DO NOTHING`),
       removeSuppression: db.prepare('DELETE FROM suppressions WHERE account_id = ? AND to_e164 = ?'),
       listSuppressions: db.prepare('SELECT to_e164, source, created_at FROM suppressions WHERE account_id = ? ORDER BY created_at DESC'),
-      latestSentTo: db.prepare(`SELECT id, campaign_id, account_id, to_e164, status, wamid FROM messages
+      latestSentTo: db.prepare(`SELECT id, campaign_id, to_e164, status FROM messages
         WHERE account_id = ? AND to_e164 = ? AND sent_at IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT 1`),
       setReply: db.prepare('UPDATE messages SET reply_text = ?, reply_at = ?, seq = ?, updated_at = ? WHERE id = ?'),
       sheetCampaigns: db.prepare(`SELECT c.id, c.account_id, c.sheet_json, c.sheet_cursor FROM campaigns c
         WHERE c.sheet_json IS NOT NULL AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.seq > c.sheet_cursor)
         LIMIT ?`),
       saveSheetCursor: db.prepare('UPDATE campaigns SET sheet_cursor = MAX(sheet_cursor, ?) WHERE id = ?'),
+      senderLease: db.prepare('SELECT holder, token, expires_at FROM sender_leases WHERE account_id = ?'),
+      putSenderLease: db.prepare(`INSERT INTO sender_leases(account_id, holder, token, expires_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT(account_id) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires_at = excluded.expires_at`),
+      releaseSenderLease: db.prepare(`UPDATE sender_leases SET holder = '', expires_at = ?
+        WHERE account_id = ? AND token = ? AND holder = ?`),
+      jobLease: db.prepare('SELECT holder, expires_at FROM job_leases WHERE job = ?'),
+      putJobLease: db.prepare(`INSERT INTO job_leases(job, holder, expires_at) VALUES (?, ?, ?)
+        ON CONFLICT(job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at`),
     };
   }
 
@@ -129,19 +150,90 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
     return ++this.seq;
   }
 
-  transaction<T>(fn: () => T): T {
+  private transaction<T>(fn: () => T): T {
     if (this.db.inTransaction) return fn();
     return this.db.transaction(fn)();
   }
 
-  savepoint<T>(fn: () => T): T {
+  private savepoint<T>(fn: () => T): T {
     // better-sqlite3 runs a transaction function called inside a transaction as a SAVEPOINT.
     return this.db.transaction(fn)();
   }
 
+  // ---- leases (one process per data directory holds every lease; they still fence, as in PostgreSQL)
+
+  async acquireSenderLease(accountId: string, holder: string, ttlMs: number): Promise<SenderLease | null> {
+    return this.transaction(() => {
+      const now = this.now();
+      const current = this.statements.senderLease.get(accountId) as { holder: string; token: number; expires_at: number } | undefined;
+      if (current && current.holder === holder && current.expires_at > now) {
+        this.statements.putSenderLease.run(accountId, holder, current.token, now + ttlMs);
+        return { accountId, token: current.token, validForMs: ttlMs };
+      }
+      if (current && current.expires_at > now) return null;
+      const token = (current?.token ?? 0) + 1;
+      this.statements.putSenderLease.run(accountId, holder, token, now + ttlMs);
+      return { accountId, token, validForMs: ttlMs };
+    });
+  }
+
+  async releaseSenderLease(fence: SenderFence, holder: string, quietMs: number): Promise<void> {
+    this.statements.releaseSenderLease.run(this.now() + quietMs, fence.accountId, fence.token, holder);
+  }
+
+  async acquireJobLease(job: string, holder: string, ttlMs: number): Promise<boolean> {
+    return this.transaction(() => {
+      const now = this.now();
+      const current = this.statements.jobLease.get(job) as { holder: string; expires_at: number } | undefined;
+      if (current && current.holder !== holder && current.expires_at > now) return false;
+      this.statements.putJobLease.run(job, holder, now + ttlMs);
+      return true;
+    });
+  }
+
+  /** Throws LeaseLostError unless `fence` names the account's current lease (and, for claims, an unexpired one). */
+  private checkFence(fence: SenderFence, isClaim: boolean): void {
+    const lease = this.statements.senderLease.get(fence.accountId) as { token: number; expires_at: number } | undefined;
+    if (!lease || lease.token !== fence.token || (isClaim && lease.expires_at <= this.now())) {
+      throw new LeaseLostError(fence.accountId);
+    }
+  }
+
+  // ---- the group commit's writes
+
+  async writeBatch(writes: readonly BatchWrite[]): Promise<BatchItemResult[]> {
+    const results: BatchItemResult[] = [];
+    this.transaction(() => {
+      for (const write of writes) {
+        try {
+          results.push({ ok: true, value: this.savepoint(() => this.runWrite(write)) });
+        } catch (error) {
+          results.push({ ok: false, error });
+        }
+      }
+    });
+    return results;
+  }
+
+  private runWrite(write: BatchWrite): unknown {
+    switch (write.kind) {
+      case 'claim':
+        this.checkFence(write.fence, true);
+        return this.markSending(write.fence.accountId, write.ids, write.nowMs);
+      case 'outcomes':
+        this.checkFence(write.fence, false);
+        this.recordSendOutcomes(write.fence.accountId, write.outcomes, write.nowMs);
+        return null;
+      case 'save_webhook':
+        return Number(this.statements.saveWebhook.run(write.accountId, write.body, write.nowMs).lastInsertRowid);
+      case 'apply_webhook':
+        return this.applyWebhook(write.inboxId, write.accountId, write.effects, write.nowMs);
+    }
+  }
+
   // ---- accounts
 
-  insertAccount({ account, secrets, apiKeyHash }: NewAccount): void {
+  async insertAccount({ account, secrets, apiKeyHash }: NewAccount): Promise<void> {
     this.db.prepare(`INSERT INTO accounts (id, name, is_sandbox, phone_number_id, waba_id, access_token_enc, app_secret_enc,
       verify_token_enc, api_key_hash, messages_per_second, daily_limit, default_country, retention_days, opt_out_words, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
@@ -152,21 +244,25 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
     );
   }
 
-  setOptOutWords(accountId: string, words: readonly string[]): void {
+  async setRetentionDays(accountId: string, days: number): Promise<boolean> {
+    return this.privacy.setRetentionDays(accountId, days);
+  }
+
+  async setOptOutWords(accountId: string, words: readonly string[]): Promise<void> {
     this.db.prepare('UPDATE accounts SET opt_out_words = ? WHERE id = ?').run(JSON.stringify(words), accountId);
   }
 
-  getAccount(id: string): Account | null {
+  async getAccount(id: string): Promise<Account | null> {
     const row = this.statements.accountById.get(id) as Row | undefined;
     return row ? toAccount(row) : null;
   }
 
-  getAccountByApiKeyHash(hash: string): Account | null {
+  async getAccountByApiKeyHash(hash: string): Promise<Account | null> {
     const row = this.statements.accountByKey.get(hash) as Row | undefined;
     return row ? toAccount(row) : null;
   }
 
-  getAccountSecrets(id: string): AccountSecrets | null {
+  async getAccountSecrets(id: string): Promise<AccountSecrets | null> {
     const row = this.statements.accountById.get(id) as Row | undefined;
     if (!row) return null;
     return {
@@ -176,24 +272,24 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
     };
   }
 
-  findAccountByPhoneNumberId(phoneNumberId: string): Account | null {
+  async findAccountByPhoneNumberId(phoneNumberId: string): Promise<Account | null> {
     const row = this.statements.accountByPhone.get(phoneNumberId) as Row | undefined;
     return row ? toAccount(row) : null;
   }
 
   /** Sandbox WABA ids are generated per account, so at most one account holds each. */
-  findSandboxAccountByWabaId(wabaId: string): Account | null {
+  async findSandboxAccountByWabaId(wabaId: string): Promise<Account | null> {
     const row = this.statements.sandboxAccountByWaba.get(wabaId) as Row | undefined;
     return row ? toAccount(row) : null;
   }
 
-  listAccounts(): Account[] {
+  async listAccounts(): Promise<Account[]> {
     return (this.db.prepare('SELECT * FROM accounts ORDER BY created_at').all() as Row[]).map(toAccount);
   }
 
   // ---- campaigns
 
-  insertCampaign(c: Campaign): void {
+  async insertCampaign(c: Campaign): Promise<void> {
     this.db.prepare(`INSERT INTO campaigns (id, account_id, name, template_name, template_language, template_json, send_at,
       default_country, sheet_json, state, state_reason_json, created_at, started_at, finished_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
@@ -203,48 +299,68 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
     );
   }
 
-  getCampaign(accountId: string, id: string): Campaign | null {
+  async getCampaign(accountId: string, id: string): Promise<Campaign | null> {
     const row = this.statements.campaignByAccount.get(id, accountId) as Row | undefined;
     return row ? toCampaign(row) : null;
   }
 
-  getCampaignById(id: string): Campaign | null {
+  async getCampaignById(id: string): Promise<Campaign | null> {
     const row = this.statements.campaignById.get(id) as Row | undefined;
     return row ? toCampaign(row) : null;
   }
 
-  listCampaigns(accountId: string): Campaign[] {
+  async listCampaigns(accountId: string): Promise<Campaign[]> {
     return (this.db.prepare('SELECT * FROM campaigns WHERE account_id = ? ORDER BY created_at DESC, rowid DESC')
       .all(accountId) as Row[]).map(toCampaign);
   }
 
-  listCampaignsInStates(states: readonly CampaignState[]): Campaign[] {
+  async listCampaignsInStates(states: readonly CampaignState[]): Promise<Campaign[]> {
     if (states.length === 0) return [];
     const marks = states.map(() => '?').join(', ');
     return (this.db.prepare(`SELECT * FROM campaigns WHERE state IN (${marks}) ORDER BY created_at`)
       .all(...states) as Row[]).map(toCampaign);
   }
 
-  updateCampaignState(id: string, state: CampaignState, reason: StateReason | null, nowMs: number): void {
-    this.db.prepare(`UPDATE campaigns SET state = ?, state_reason_json = ?,
-      started_at = CASE WHEN ? = 'running' AND started_at IS NULL THEN ? ELSE started_at END,
-      finished_at = CASE WHEN ? IN ('finished', 'cancelled') THEN ? ELSE finished_at END
-      WHERE id = ?`).run(state, reason ? JSON.stringify(reason) : null, state, nowMs, state, nowMs, id);
+  async transitionCampaign(t: CampaignTransition): Promise<boolean> {
+    return this.transaction(() => {
+      const state = this.statements.campaignState.get(t.campaignId) as CampaignState | undefined;
+      if (state === undefined || !t.from.includes(state)) return false;
+      if (t.onlyIfNoOpenRows && (this.statements.countOpen.get(t.campaignId) as { n: number }).n > 0) return false;
+      this.db.prepare(`UPDATE campaigns SET state = ?, state_reason_json = ?,
+        started_at = CASE WHEN ? = 'running' AND started_at IS NULL THEN ? ELSE started_at END,
+        finished_at = CASE WHEN ? IN ('finished', 'cancelled') THEN ? ELSE finished_at END
+        WHERE id = ?`).run(t.to, t.reason ? JSON.stringify(t.reason) : null, t.to, t.nowMs, t.to, t.nowMs, t.campaignId);
+      if (t.cancelQueuedRows) {
+        this.moveRows(() => this.statements.cancelQueued.all(t.campaignId), this.statements.cancelOne, t.nowMs);
+      }
+      return true;
+    });
   }
 
   // ---- messages
 
-  insertMessage(campaignId: string, accountId: string, row: NewMessage, nowMs: number): InsertResult {
+  async addMessages(
+    campaignId: string, accountId: string, rows: readonly NewMessage[], acceptingStates: readonly CampaignState[], nowMs: number,
+  ): Promise<InsertResult[] | null> {
+    return this.transaction(() => {
+      const state = this.statements.campaignState.get(campaignId) as CampaignState | undefined;
+      if (state === undefined || !acceptingStates.includes(state)) return null;
+      return rows.map((row) => this.insertMessage(campaignId, accountId, row, nowMs));
+    });
+  }
+
+  private insertMessage(campaignId: string, accountId: string, row: NewMessage, nowMs: number): InsertResult {
     if (this.statements.keyExists.get(campaignId, row.key)) return 'duplicate_key';
     if (this.statements.recipientExists.get(campaignId, row.to)) return 'duplicate_recipient';
+    const status = this.statements.isSuppressed.get(accountId, row.to) !== undefined ? 'skipped' : 'queued';
     this.statements.insertMessage.run(
       campaignId, accountId, row.key, row.to, JSON.stringify(row.params),
-      row.headerMedia ? JSON.stringify(row.headerMedia) : null, row.status, this.nextSeq(), nowMs,
+      row.headerMedia ? JSON.stringify(row.headerMedia) : null, status, this.nextSeq(), nowMs,
     );
     return 'inserted';
   }
 
-  loadQueued(campaignId: string, afterId: number, limit: number): QueuedMessage[] {
+  async loadQueued(campaignId: string, afterId: number, limit: number): Promise<QueuedMessage[]> {
     return (this.statements.loadQueued.all(campaignId, afterId, limit) as Row[]).map((r) => ({
       id: r.id as number,
       campaignId: r.campaign_id as string,
@@ -256,49 +372,45 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
     }));
   }
 
-  markSending(ids: readonly number[], nowMs: number): number[] {
-    return this.transaction(() => {
-      const moved: number[] = [];
-      for (const id of ids) {
-        if (this.statements.markSending.run(nowMs, this.nextSeq(), nowMs, id).changes === 1) moved.push(id);
-        else this.statements.skipSuppressed.run(this.nextSeq(), nowMs, id);
-      }
-      return moved;
-    });
+  private markSending(accountId: string, ids: readonly number[], nowMs: number): number[] {
+    const moved: number[] = [];
+    for (const id of ids) {
+      if (this.statements.markSending.run(nowMs, this.nextSeq(), nowMs, id, accountId).changes === 1) moved.push(id);
+      else this.statements.skipSuppressed.run(this.nextSeq(), nowMs, id, accountId);
+    }
+    return moved;
   }
 
-  recordSendOutcomes(outcomes: readonly SendOutcome[], nowMs: number): void {
+  private recordSendOutcomes(accountId: string, outcomes: readonly SendOutcome[], nowMs: number): void {
     const s = this.statements;
-    this.transaction(() => {
-      for (const o of outcomes) {
-        switch (o.kind) {
-          case 'sent':
-            if (s.outcomeSent.run(o.wamid, nowMs, this.nextSeq(), nowMs, o.id).changes === 0) {
-              s.outcomeSentLate.run(o.wamid, nowMs, o.id);
-            }
-            break;
-          case 'retry':
-            s.outcomeRetry.run(o.attempts, o.nextAttemptAt, o.error.code, o.error.message, this.nextSeq(), nowMs, o.id);
-            break;
-          case 'failed':
-            s.outcomeFailed.run(o.error.code, o.error.message, this.nextSeq(), nowMs, o.id);
-            break;
-          case 'requeue':
-            s.outcomeRequeue.run(this.nextSeq(), nowMs, o.id);
-            break;
-          case 'skipped':
-            s.outcomeSkipped.run(this.nextSeq(), nowMs, o.id);
-            break;
-        }
+    for (const o of outcomes) {
+      switch (o.kind) {
+        case 'sent':
+          if (s.outcomeSent.run(o.wamid, nowMs, this.nextSeq(), nowMs, o.id, accountId).changes === 0) {
+            s.outcomeSentLate.run(o.wamid, nowMs, o.id, accountId);
+          }
+          break;
+        case 'retry':
+          s.outcomeRetry.run(o.attempts, o.nextAttemptAt, o.error.code, o.error.message, this.nextSeq(), nowMs, o.id, accountId);
+          break;
+        case 'failed':
+          s.outcomeFailed.run(o.error.code, o.error.message, this.nextSeq(), nowMs, o.id, accountId);
+          break;
+        case 'requeue':
+          s.outcomeRequeue.run(this.nextSeq(), nowMs, o.id, accountId);
+          break;
+        case 'skipped':
+          s.outcomeSkipped.run(this.nextSeq(), nowMs, o.id, accountId);
+          break;
       }
-    });
+    }
   }
 
-  countOpen(campaignId: string): number {
+  async countOpen(campaignId: string): Promise<number> {
     return (this.statements.countOpen.get(campaignId) as { n: number }).n;
   }
 
-  countByStatus(campaignId: string): StatusCounts {
+  async countByStatus(campaignId: string): Promise<StatusCounts> {
     const counts = Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, 0])) as StatusCounts;
     for (const row of this.statements.countByStatus.all(campaignId) as { status: MessageStatus; n: number }[]) {
       counts[row.status] = row.n;
@@ -307,16 +419,22 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
     return counts;
   }
 
-  markUnsettledUnknown(beforeMs: number, nowMs: number): number {
+  async markUnsettledUnknown(beforeMs: number, nowMs: number): Promise<number> {
     return this.moveRows(() => this.statements.unsettled.all(beforeMs), this.statements.markUnknown, nowMs);
   }
 
-  cancelQueued(campaignId: string, nowMs: number): number {
-    return this.moveRows(() => this.statements.cancelQueued.all(campaignId), this.statements.cancelOne, nowMs);
-  }
-
-  requeueUnknown(campaignId: string, nowMs: number): number {
-    return this.moveRows(() => this.statements.unknownOfCampaign.all(campaignId), this.statements.requeueOne, nowMs);
+  async requeueUnknown(
+    campaignId: string, reopen: { from: CampaignState; to: CampaignState }, nowMs: number,
+  ): Promise<{ rows: number; isReopened: boolean }> {
+    return this.transaction(() => {
+      const rows = this.moveRows(() => this.statements.unknownOfCampaign.all(campaignId), this.statements.requeueOne, nowMs);
+      const isReopened = rows > 0 && this.statements.campaignState.get(campaignId) === reopen.from;
+      if (isReopened) {
+        this.db.prepare('UPDATE campaigns SET state = ?, state_reason_json = NULL, finished_at = NULL WHERE id = ?')
+          .run(reopen.to, campaignId);
+      }
+      return { rows, isReopened };
+    });
   }
 
   /**
@@ -331,81 +449,119 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
     });
   }
 
-  recentRecipients(accountId: string, sinceMs: number): { to: string; atMs: number }[] {
-    return this.statements.recentRecipients.all(accountId, sinceMs, sinceMs) as { to: string; atMs: number }[];
+  async recentRecipients(accountId: string, sinceMs: number): Promise<{ to: string; firstAtMs: number; lastAtMs: number }[]> {
+    return this.statements.recentRecipients.all(accountId, sinceMs, sinceMs) as { to: string; firstAtMs: number; lastAtMs: number }[];
   }
 
-  findMessageById(accountId: string, id: number): TrackedMessage | null {
-    const row = this.statements.trackedById.get(id, accountId) as Row | undefined;
-    return row ? toTracked(row) : null;
+  /** One stored body's statuses, replies and preferences, then its removal from the inbox (inside writeBatch). */
+  private applyWebhook(inboxId: number, accountId: string, effects: WebhookEffects, nowMs: number): WebhookApplied {
+    const s = this.statements;
+    const touched = new Set<string>();
+    const result: WebhookApplied = { statuses: { applied: 0, ignored: 0, unmatched: 0 }, touchedCampaignIds: [], failed: [] };
+    for (const change of effects.statuses) {
+      let row: TrackedRow | undefined;
+      if (change.callback) {
+        row = s.trackedById.get(change.callback.messageId, accountId) as TrackedRow | undefined;
+        if (row && row.campaign_id !== change.callback.campaignId) row = undefined;
+      }
+      row ??= s.trackedByWamid.get(change.wamid, accountId) as TrackedRow | undefined;
+      if (!row) {
+        result.statuses.unmatched++;
+        continue;
+      }
+      if (!change.from.includes(row.status)) {
+        result.statuses.ignored++;
+        continue;
+      }
+      const error = change.error;
+      s.applyStatus.run(change.status, change.wamid, error?.code ?? null, error?.message ?? null,
+        change.status === 'failed' ? null : nowMs, this.nextSeq(), nowMs, row.id);
+      result.statuses.applied++;
+      touched.add(row.campaign_id);
+      if (change.status === 'failed') result.failed.push({ campaignId: row.campaign_id, code: error?.code ?? 'unknown' });
+      if (change.suppressAs) s.addSuppression.run(accountId, row.to_e164, change.suppressAs, nowMs);
+    }
+    for (const reply of effects.replies) {
+      const row = (reply.contextWamid ? s.trackedByWamid.get(reply.contextWamid, accountId) as TrackedRow | undefined : undefined)
+        ?? this.latestSentTo(accountId, reply.recipients);
+      if (row) {
+        s.setReply.run(reply.text, reply.atMs, this.nextSeq(), nowMs, row.id);
+        touched.add(row.campaign_id);
+      }
+      if (reply.isOptOut) s.addSuppression.run(accountId, row?.to_e164 ?? reply.recipients[0], 'keyword', nowMs);
+    }
+    for (const preference of effects.preferences) {
+      if (preference.value === 'stop') {
+        const to = this.latestSentTo(accountId, preference.recipients)?.to_e164 ?? preference.recipients[0];
+        s.addSuppression.run(accountId, to, 'user_preferences', nowMs);
+      } else {
+        for (const to of preference.recipients) s.removeSuppression.run(accountId, to);
+      }
+    }
+    s.deleteWebhook.run(inboxId);
+    this.webhookClaims.delete(inboxId);
+    result.touchedCampaignIds = [...touched];
+    return result;
   }
 
-  findMessageByWamid(accountId: string, wamid: string): TrackedMessage | null {
-    const row = this.statements.trackedByWamid.get(wamid, accountId) as Row | undefined;
-    return row ? toTracked(row) : null;
+  /** The latest sent campaign message of the account to any of `recipients`. */
+  private latestSentTo(accountId: string, recipients: readonly string[]): TrackedRow | undefined {
+    let best: TrackedRow | undefined;
+    for (const to of recipients) {
+      const row = this.statements.latestSentTo.get(accountId, to) as TrackedRow | undefined;
+      if (row && (!best || row.id > best.id)) best = row;
+    }
+    return best;
   }
 
-  applyDeliveryStatus(id: number, status: MessageStatus, wamid: string | null, error: MessageError | null, nowMs: number): void {
-    const sentAt = status === 'failed' ? null : nowMs;
-    this.statements.applyStatus.run(status, wamid, error?.code ?? null, error?.message ?? null, sentAt, this.nextSeq(), nowMs, id);
-  }
-
-  listMessagesChangedAfter(campaignId: string, afterSeq: number, limit: number): MessageView[] {
+  async listMessagesChangedAfter(campaignId: string, afterSeq: number, limit: number): Promise<MessageView[]> {
     return (this.statements.changes.all(campaignId, afterSeq, limit) as Row[]).map(toView);
   }
 
   // ---- webhook inbox
 
-  saveWebhook(accountId: string, body: Buffer, nowMs: number): number {
-    return Number(this.statements.saveWebhook.run(accountId, body, nowMs).lastInsertRowid);
-  }
-
-  listPendingWebhooks(limit: number): { id: number; accountId: string; body: Buffer }[] {
-    return (this.statements.pendingWebhooks.all(limit) as Row[]).map((r) => ({
-      id: r.id as number, accountId: r.account_id as string, body: r.body as Buffer,
-    }));
-  }
-
-  deleteWebhook(id: number): void {
-    this.statements.deleteWebhook.run(id);
+  async claimPendingWebhooks(limit: number, claimMs: number): Promise<PendingWebhook[]> {
+    const now = this.now();
+    const claimed: PendingWebhook[] = [];
+    // Claims live in memory: only this process writes the database. Read past claimed rows, in pages.
+    let afterId = 0;
+    while (claimed.length < limit) {
+      const page = this.statements.pendingWebhooks.all(afterId, limit) as Row[];
+      for (const r of page) {
+        const id = r.id as number;
+        afterId = id;
+        if ((this.webhookClaims.get(id) ?? 0) > now || claimed.length >= limit) continue;
+        this.webhookClaims.set(id, now + claimMs);
+        claimed.push({ id, accountId: r.account_id as string, body: r.body as Buffer });
+      }
+      if (page.length < limit) break;
+    }
+    return claimed;
   }
 
   // ---- suppressions
 
-  isSuppressed(accountId: string, to: string): boolean {
-    return this.statements.isSuppressed.get(accountId, to) !== undefined;
+  async suppressedAmong(accountId: string, recipients: readonly string[]): Promise<Set<string>> {
+    return new Set(recipients.filter((to) => this.statements.isSuppressed.get(accountId, to) !== undefined));
   }
 
-  addSuppression(accountId: string, to: string, source: string, nowMs: number): void {
+  async addSuppression(accountId: string, to: string, source: string, nowMs: number): Promise<void> {
     this.statements.addSuppression.run(accountId, to, source, nowMs);
   }
 
-  removeSuppression(accountId: string, to: string): boolean {
+  async removeSuppression(accountId: string, to: string): Promise<boolean> {
     return this.statements.removeSuppression.run(accountId, to).changes > 0;
   }
 
-  listSuppressions(accountId: string): { to: string; source: string; createdAt: number }[] {
+  async listSuppressions(accountId: string): Promise<SuppressionEntry[]> {
     return (this.statements.listSuppressions.all(accountId) as Row[]).map((r) => ({
       to: r.to_e164 as string, source: r.source as string, createdAt: r.created_at as number,
     }));
   }
 
-  findLatestSentTo(accountId: string, recipients: readonly string[]): TrackedMessage | null {
-    let best: TrackedMessage | null = null;
-    for (const to of recipients) {
-      const row = this.statements.latestSentTo.get(accountId, to) as Row | undefined;
-      if (row && (!best || (row.id as number) > best.id)) best = toTracked(row);
-    }
-    return best;
-  }
-
-  setReply(messageId: number, text: string, atMs: number, nowMs: number): void {
-    this.statements.setReply.run(text, atMs, this.nextSeq(), nowMs, messageId);
-  }
-
   // ---- sheet write-back
 
-  listSheetCampaignsWithChanges(limit: number): SheetCampaign[] {
+  async listSheetCampaignsWithChanges(limit: number): Promise<SheetCampaign[]> {
     return (this.statements.sheetCampaigns.all(limit) as Row[]).map((r) => ({
       campaignId: r.id as string,
       accountId: r.account_id as string,
@@ -414,24 +570,13 @@ export class SqliteStore implements AccountStore, CampaignStore, WebhookInbox, S
     }));
   }
 
-  listChanges(campaignId: string, afterSeq: number, limit: number): MessageChange[] {
-    return this.listMessagesChangedAfter(campaignId, afterSeq, limit);
+  async listChanges(campaignId: string, afterSeq: number, limit: number): Promise<MessageChange[]> {
+    return (this.statements.changes.all(campaignId, afterSeq, limit) as Row[]).map(toView);
   }
 
-  saveSheetCursor(campaignId: string, seq: number): void {
+  async saveSheetCursor(campaignId: string, seq: number): Promise<void> {
     this.statements.saveSheetCursor.run(seq, campaignId);
   }
-}
-
-function toTracked(r: Row): TrackedMessage {
-  return {
-    id: r.id as number,
-    campaignId: r.campaign_id as string,
-    accountId: r.account_id as string,
-    to: r.to_e164 as string,
-    status: r.status as MessageStatus,
-    wamid: (r.wamid as string | null) ?? null,
-  };
 }
 
 function toView(r: Row): MessageView {
