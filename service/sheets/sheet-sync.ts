@@ -60,7 +60,10 @@ export interface SheetSyncOptions {
   blockedRetryMs?: number;
   /** Most campaigns listed from the store per pass. @default 1000 */
   maxCampaignsPerPass?: number;
-  /** Told about unexpected errors (a throwing store or writer); the loop carries on regardless. */
+  /**
+   * Told about unexpected errors (a store call or a write that throws or rejects); the loop carries on regardless,
+   * and what failed is tried again later. An `onError` that throws is ignored.
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -93,7 +96,13 @@ interface TargetState {
 
 interface SpreadsheetState {
   lastAttemptAt: number;
+  /**
+   * A pass is reading this spreadsheet's next page, or its write (with its cursor saves) has not settled. Set before
+   * the first store read, so nothing else reads or moves these campaigns' cursors until it is cleared.
+   */
   isWriting: boolean;
+  /** The value of {@link SheetSync}'s settled-writes counter when this spreadsheet's last write settled (0: never). */
+  settledStamp: number;
 }
 
 interface CampaignRecord {
@@ -136,6 +145,12 @@ export class SheetSync {
   private readonly spreadsheets = new Map<string, SpreadsheetState>();
   private readonly campaigns = new Map<string, CampaignRecord>();
   private readonly writesInFlight = new Set<Promise<void>>();
+  /** Counts settled writes, so a pass can tell that a spreadsheet's cursors moved after it listed them. */
+  private writesSettled = 0;
+  /** The pass running now: there is never more than one. */
+  private passInFlight: Promise<void> | null = null;
+  /** A wake-up came while a pass ran: run another pass as soon as this one ends. */
+  private isPassWanted = false;
 
   private isRunning = false;
   private cancelTimer: (() => void) | null = null;
@@ -169,12 +184,17 @@ export class SheetSync {
     this.scheduleAt(this.clock.now());
   }
 
-  /** Stops the loop and resolves once writes already sent have settled (their cursors saved on success). */
+  /**
+   * Stops the loop and resolves once the pass in progress (if any) has ended and writes already sent have settled
+   * (their cursors saved on success). A pass stopped mid-way starts no further write.
+   */
   async stop(): Promise<void> {
     this.isRunning = false;
+    this.isPassWanted = false;
     this.cancelTimer?.();
     this.cancelTimer = null;
     this.timerAt = Number.POSITIVE_INFINITY;
+    await this.passInFlight;
     await Promise.allSettled([...this.writesInFlight]);
   }
 
@@ -229,47 +249,89 @@ export class SheetSync {
     this.cancelTimer = this.clock.setTimer(Math.max(0, atMs - this.clock.now()), () => {
       this.cancelTimer = null;
       this.timerAt = Number.POSITIVE_INFINITY;
-      this.pass();
+      this.runPass();
     });
   }
 
-  /** One look at the store: starts at most one write per due spreadsheet, then sets the next wake-up. */
-  private pass(): void {
+  /**
+   * Starts a pass unless one is running, in which case another follows it at once. One pass at a time: a pass reads
+   * cursors from the store and starts writes from them, and a second pass interleaving at its awaits could read the
+   * same cursors and write the same changes twice, or spend the budget twice.
+   */
+  private runPass(): void {
     if (!this.isRunning) return;
+    if (this.passInFlight) {
+      this.isPassWanted = true;
+      return;
+    }
+    this.passInFlight = (async () => {
+      let nextWakeAt = this.clock.now() + this.pollIntervalMs;
+      try {
+        nextWakeAt = await this.pass();
+      } catch (error) {
+        this.report(error);
+      } finally {
+        this.passInFlight = null;
+        const now = this.clock.now();
+        if (this.isPassWanted) {
+          this.isPassWanted = false;
+          nextWakeAt = now;
+        }
+        this.scheduleAt(Math.max(nextWakeAt, now));
+      }
+    })();
+  }
+
+  /**
+   * One look at the store: starts at most one write per due spreadsheet. Returns when to look again. A failing store
+   * call is reported and leaves the cursors as they were, so the next pass reads the same changes again.
+   */
+  private async pass(): Promise<number> {
     const now = this.clock.now();
     this.lastPassAt = now;
     let nextWakeAt = now + this.pollIntervalMs;
-    let bySpreadsheet = new Map<string, Map<string, SheetCampaign[]>>();
+    const listedAfter = this.writesSettled;
+    let campaigns: SheetCampaign[];
     try {
-      bySpreadsheet = this.groupBySpreadsheet(this.store.listSheetCampaignsWithChanges(this.maxCampaignsPerPass));
+      campaigns = await this.store.listSheetCampaignsWithChanges(this.maxCampaignsPerPass);
     } catch (error) {
-      this.onError(error);
+      this.report(error);
+      return nextWakeAt;
     }
+    const bySpreadsheet = this.groupBySpreadsheet(campaigns);
     // Least recently written spreadsheets first, so a tight budget is shared fairly.
     const order = [...bySpreadsheet.keys()].sort(
       (a, b) => this.spreadsheet(a).lastAttemptAt - this.spreadsheet(b).lastAttemptAt,
     );
     for (const spreadsheetId of order) {
+      if (!this.isRunning) break;
       const tabs = bySpreadsheet.get(spreadsheetId);
       if (!tabs) continue;
       try {
-        const dueAt = this.startWriteIfDue(spreadsheetId, tabs, now);
+        const dueAt = await this.startWriteIfDue(spreadsheetId, tabs, listedAfter);
         if (dueAt !== null) nextWakeAt = Math.min(nextWakeAt, dueAt);
       } catch (error) {
-        this.onError(error);
+        this.report(error);
       }
     }
-    this.scheduleAt(Math.max(nextWakeAt, now));
+    return nextWakeAt;
   }
 
   /**
    * Starts a write for the spreadsheet's most overdue healthy tab when the spreadsheet's interval and the global
    * budget allow. Returns when to look at this spreadsheet again, or null when a write started or nothing waits
-   * (the write's completion schedules the follow-up).
+   * (the write's completion schedules the follow-up). `listedAfter` is the settled-writes count from before the
+   * campaigns were listed: if a write of this spreadsheet settled since, the listed cursors may be older than the
+   * store's, so the spreadsheet waits for the pass that write's end scheduled.
    */
-  private startWriteIfDue(spreadsheetId: string, tabs: Map<string, SheetCampaign[]>, now: number): number | null {
+  private async startWriteIfDue(
+    spreadsheetId: string,
+    tabs: Map<string, SheetCampaign[]>,
+    listedAfter: number,
+  ): Promise<number | null> {
     const sheet = this.spreadsheet(spreadsheetId);
-    if (sheet.isWriting) return null;
+    if (sheet.isWriting || sheet.settledStamp > listedAfter) return null;
+    const now = this.clock.now();
     let earliestTargetAt = Number.POSITIVE_INFINITY;
     let chosen: TargetState | undefined;
     for (const campaigns of tabs.values()) {
@@ -289,16 +351,32 @@ export class SheetSync {
     if (budgetAt > now) return budgetAt;
 
     const campaigns = tabs.get(chosen.target.sheetName) ?? [];
-    const { changes, pages } = this.readPage(campaigns);
-    if (changes.length === 0) return null;
-    this.bucket.take(now);
-    sheet.lastAttemptAt = now;
-    chosen.lastAttemptAt = now;
+    // Held from the read through the write to the cursor saves: the cursors read here are the ones the write moves.
     sheet.isWriting = true;
-    const write = this.write(sheet, chosen, changes, pages).finally(() => {
+    let page: { changes: MessageChange[]; pages: CampaignPage[] };
+    try {
+      page = await this.readPage(campaigns);
+    } catch (error) {
       sheet.isWriting = false;
-      this.writesInFlight.delete(write);
-    });
+      throw error;
+    }
+    // Stopped while reading: start nothing new (the changes stay in the store for the next start).
+    if (page.changes.length === 0 || !this.isRunning) {
+      sheet.isWriting = false;
+      return null;
+    }
+    // Only this pass spends the budget, and the spreadsheet was claimed, so the checks above still hold.
+    const startedAt = this.clock.now();
+    this.bucket.take(startedAt);
+    sheet.lastAttemptAt = startedAt;
+    chosen.lastAttemptAt = startedAt;
+    const write = this.write(sheet, chosen, page.changes, page.pages)
+      .catch((error: unknown) => this.report(error))
+      .finally(() => {
+        sheet.isWriting = false;
+        sheet.settledStamp = ++this.writesSettled;
+        this.writesInFlight.delete(write);
+      });
     this.writesInFlight.add(write);
     return null;
   }
@@ -307,7 +385,7 @@ export class SheetSync {
    * Reads up to `pageSize` changes after the cursors of the tab's campaigns, least recently written campaign
    * first so one large campaign cannot starve the others, and keeps only the latest change per row key.
    */
-  private readPage(campaigns: SheetCampaign[]): { changes: MessageChange[]; pages: CampaignPage[] } {
+  private async readPage(campaigns: SheetCampaign[]): Promise<{ changes: MessageChange[]; pages: CampaignPage[] }> {
     const ordered = [...campaigns].sort(
       (a, b) => (this.campaigns.get(a.campaignId)?.lastWriteAt ?? 0) - (this.campaigns.get(b.campaignId)?.lastWriteAt ?? 0),
     );
@@ -316,7 +394,7 @@ export class SheetSync {
     let remaining = this.pageSize;
     for (const campaign of ordered) {
       if (remaining <= 0) break;
-      const changes = this.store.listChanges(campaign.campaignId, campaign.sheetCursor, remaining);
+      const changes = await this.store.listChanges(campaign.campaignId, campaign.sheetCursor, remaining);
       const record = this.campaignRecord(campaign);
       record.pending = changes.length;
       if (changes.length === 0) continue;
@@ -345,7 +423,7 @@ export class SheetSync {
       outcome = await this.writer.write(target.target, changes);
     } catch (error) {
       // Adapters translate vendor errors into outcomes; a throw is a bug or an outage, so treat it as transient.
-      this.onError(error);
+      this.report(error);
       outcome = { kind: 'retry', retryAfterMs: 0, reason: 'The sheet could not be updated; will try again.' };
     }
     const now = this.clock.now();
@@ -360,10 +438,10 @@ export class SheetSync {
         target.blockedReason = null;
         for (const page of pages) {
           try {
-            this.store.saveSheetCursor(page.campaignId, page.lastSeq);
+            await this.store.saveSheetCursor(page.campaignId, page.lastSeq);
           } catch (error) {
             // The sheet already shows these changes; an unsaved cursor only means writing them once more.
-            this.onError(error);
+            this.report(error);
           }
           const record = this.campaigns.get(page.campaignId);
           if (!record) continue;
@@ -389,7 +467,15 @@ export class SheetSync {
         break;
     }
     // More pages or other tabs may wait: look again as soon as this spreadsheet may be written.
-    this.scheduleAt(Math.max(now, sheet.lastAttemptAt + this.minIntervalMs));
+    this.scheduleAt(Math.max(this.clock.now(), sheet.lastAttemptAt + this.minIntervalMs));
+  }
+
+  private report(error: unknown): void {
+    try {
+      this.onError(error);
+    } catch {
+      // A throwing error handler must not stop the loop.
+    }
   }
 
   private recordError(pages: CampaignPage[], reason: string): void {
@@ -438,7 +524,7 @@ export class SheetSync {
   private spreadsheet(spreadsheetId: string): SpreadsheetState {
     let state = this.spreadsheets.get(spreadsheetId);
     if (!state) {
-      state = { lastAttemptAt: Number.NEGATIVE_INFINITY, isWriting: false };
+      state = { lastAttemptAt: Number.NEGATIVE_INFINITY, isWriting: false, settledStamp: 0 };
       this.spreadsheets.set(spreadsheetId, state);
     }
     return state;

@@ -1,5 +1,5 @@
 // Behaviour of the sheet write-back loop with a fake clock, an in-memory change log and a fake writer.
-// No Google, no real timers.
+// No Google, no real timers. The store answers asynchronously, like a database, and can be made slow or failing.
 import { describe, expect, it } from 'vitest';
 import type { MessageStatus } from '../../../service/campaigns/message-status';
 import type {
@@ -12,14 +12,29 @@ import type {
 } from '../../../service/sheets/sheet-ports';
 import { SheetSync, type SheetSyncOptions } from '../../../service/sheets/sheet-sync';
 import { FakeClock } from '../../fakes/fake-clock';
+import { seededRandom } from '../../fakes/seeded-random';
 
-/** A change log like the store's: every change appended with a global seq (so one key may appear several times). */
+type StoreMethod = keyof SheetSyncStore;
+
+/**
+ * A change log like the store's: every change appended with a global seq (so one key may appear several times).
+ * The port methods answer through promises. Reads see the data as it is when called and answer `delayMs` later
+ * (a round trip); a cursor save takes effect `delayMs` after the call. `fail` makes chosen calls reject.
+ */
 class MemorySheetSyncStore implements SheetSyncStore {
   private seq = 0;
   private readonly campaigns = new Map<string, SheetCampaign>();
   /** Each campaign's changes in seq order. */
   private readonly logs = new Map<string, MessageChange[]>();
   cursorSaves = 0;
+  /** How long each port call takes on the fake clock, per method (0 when unset). */
+  readonly delayMs: Partial<Record<StoreMethod, number>> = {};
+  /** Called for every port call with its 1-based number for that method: an Error makes the call reject with it. */
+  fail: (method: StoreMethod, call: number) => Error | null = () => null;
+  readonly calls: Record<StoreMethod, number> = { listSheetCampaignsWithChanges: 0, listChanges: 0, saveSheetCursor: 0 };
+  /** Reads (listing campaigns or changes) not yet answered, and the most there ever were at once. */
+  readsInFlight = 0;
+  maxReadsInFlight = 0;
 
   constructor(private readonly clock: FakeClock) {}
 
@@ -54,24 +69,55 @@ class MemorySheetSyncStore implements SheetSyncStore {
     return latest;
   }
 
-  listSheetCampaignsWithChanges(limit: number): SheetCampaign[] {
-    return [...this.campaigns.values()]
-      .filter((c) => (this.logs.get(c.campaignId)?.at(-1)?.seq ?? 0) > c.sheetCursor)
-      .slice(0, limit)
-      .map((c) => ({ ...c }));
+  /** The last seq of a campaign's changes (0 when none): where its cursor ends once everything is written. */
+  lastSeq(campaignId: string): number {
+    return this.logs.get(campaignId)?.at(-1)?.seq ?? 0;
   }
 
-  listChanges(campaignId: string, afterSeq: number, limit: number): MessageChange[] {
-    const log = this.logs.get(campaignId) ?? [];
-    const from = log.findIndex((e) => e.seq > afterSeq);
-    return from < 0 ? [] : log.slice(from, from + limit);
+  listSheetCampaignsWithChanges(limit: number): Promise<SheetCampaign[]> {
+    return this.read('listSheetCampaignsWithChanges', () =>
+      [...this.campaigns.values()]
+        .filter((c) => this.lastSeq(c.campaignId) > c.sheetCursor)
+        .slice(0, limit)
+        .map((c) => ({ ...c })),
+    );
   }
 
-  saveSheetCursor(campaignId: string, seq: number): void {
+  listChanges(campaignId: string, afterSeq: number, limit: number): Promise<MessageChange[]> {
+    return this.read('listChanges', () => {
+      const log = this.logs.get(campaignId) ?? [];
+      const from = log.findIndex((e) => e.seq > afterSeq);
+      return from < 0 ? [] : log.slice(from, from + limit);
+    });
+  }
+
+  async saveSheetCursor(campaignId: string, seq: number): Promise<void> {
+    const failure = this.fail('saveSheetCursor', ++this.calls.saveSheetCursor);
+    await this.wait('saveSheetCursor');
+    if (failure) throw failure;
     const campaign = this.campaigns.get(campaignId);
     if (!campaign) throw new Error(`no campaign ${campaignId}`);
     this.cursorSaves += 1;
     campaign.sheetCursor = Math.max(campaign.sheetCursor, seq);
+  }
+
+  private async read<T>(method: StoreMethod, answer: () => T): Promise<T> {
+    const failure = this.fail(method, ++this.calls[method]);
+    const result = failure ? null : answer();
+    this.readsInFlight += 1;
+    this.maxReadsInFlight = Math.max(this.maxReadsInFlight, this.readsInFlight);
+    try {
+      await this.wait(method);
+    } finally {
+      this.readsInFlight -= 1;
+    }
+    if (failure) throw failure;
+    return result as T;
+  }
+
+  private async wait(method: StoreMethod): Promise<void> {
+    const ms = this.delayMs[method] ?? 0;
+    if (ms > 0) await new Promise<void>((resolve) => this.clock.setTimer(ms, resolve));
   }
 }
 
@@ -133,6 +179,18 @@ const SHEET: SheetTarget = { spreadsheetId: 'ss-1', sheetName: 'Contacts' };
 function expectTabShows(writer: FakeSheetWriter, target: SheetTarget, expected: Map<string, MessageChange>): void {
   const shown = writer.tab(target);
   for (const [key, change] of expected) expect(shown.get(key)?.seq, `row ${key}`).toBe(change.seq);
+}
+
+/** Stops the loop while moving the fake clock: a pass or a write in progress may be waiting on a slow store call. */
+async function stopAdvancing(sync: SheetSync, clock: FakeClock): Promise<void> {
+  let stopped = false;
+  const stopping = sync.stop().then(() => {
+    stopped = true;
+  });
+  for (let i = 0; i < 1000 && !stopped; i++) await clock.advance(100);
+  expect(stopped, 'stop() settled').toBe(true);
+  await stopping;
+  expect(clock.pendingTimers).toBe(0);
 }
 
 function gaps(calls: WriteCall[]): number[] {
@@ -428,6 +486,226 @@ describe('SheetSync', () => {
     await sync.stop();
     expect(store.cursor('c1')).toBe(1);
     expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('stop() waits for a pass in progress, and a pass stopped mid-read starts no write', async () => {
+    const { clock, store, writer, sync } = setup();
+    store.delayMs.listChanges = 1000;
+    store.addCampaign('c1', SHEET);
+    store.change('c1', '1');
+    sync.start();
+    await clock.advance(0);
+    expect(store.readsInFlight).toBe(1);
+    let stopped = false;
+    const stopping = sync.stop().then(() => {
+      stopped = true;
+    });
+    await clock.advance(999);
+    expect(stopped).toBe(false);
+    await clock.advance(1);
+    await stopping;
+    expect(writer.calls).toHaveLength(0);
+    expect(store.cursor('c1')).toBe(0);
+    expect(clock.pendingTimers).toBe(0);
+
+    // Nothing was lost: the next loop writes it.
+    const next = new SheetSync({ store, writer, clock });
+    next.start();
+    await clock.advance(1000);
+    expect(store.cursor('c1')).toBe(1);
+    await next.stop();
+  });
+
+  it('stop() waits for a slow write and its slow cursor save', async () => {
+    const { clock, store, writer, sync } = setup();
+    writer.durationsMs.push(700);
+    store.delayMs.saveSheetCursor = 300;
+    store.addCampaign('c1', SHEET);
+    store.change('c1', '1');
+    sync.start();
+    await clock.advance(0);
+    expect(writer.calls).toHaveLength(1);
+    let stopped = false;
+    const stopping = sync.stop().then(() => {
+      stopped = true;
+    });
+    await clock.advance(999);
+    expect(stopped).toBe(false);
+    expect(store.cursor('c1')).toBe(0);
+    await clock.advance(1);
+    await stopping;
+    expect(store.cursor('c1')).toBe(1);
+    expect(clock.pendingTimers).toBe(0);
+  });
+
+  it('reports a failing campaign listing and tries again at the next poll', async () => {
+    const { clock, store, writer, sync, errors } = setup();
+    const failure = new Error('connection terminated');
+    store.fail = (method, call) => (method === 'listSheetCampaignsWithChanges' && call === 1 ? failure : null);
+    store.addCampaign('c1', SHEET);
+    store.change('c1', '1');
+    sync.start();
+    await clock.advance(0);
+    expect(errors).toEqual([failure]);
+    expect(writer.calls).toHaveLength(0);
+    await clock.advance(5000);
+    expect(writer.calls).toHaveLength(1);
+    expect(store.cursor('c1')).toBe(1);
+    await sync.stop();
+  });
+
+  it('reports a failing change read, writes nothing from it, and tries again at the next poll', async () => {
+    const { clock, store, writer, sync, errors } = setup();
+    const failure = new Error('statement timeout');
+    store.fail = (method, call) => (method === 'listChanges' && call === 1 ? failure : null);
+    store.addCampaign('c1', SHEET);
+    store.change('c1', '1');
+    sync.start();
+    await clock.advance(0);
+    expect(errors).toEqual([failure]);
+    expect(writer.calls).toHaveLength(0);
+    expect(store.cursor('c1')).toBe(0);
+    await clock.advance(5000);
+    expect(writer.calls).toHaveLength(1);
+    expect(store.cursor('c1')).toBe(1);
+    await sync.stop();
+  });
+
+  it('reports a failing cursor save and writes the same changes again, 2 s later, until the cursor is saved', async () => {
+    const { clock, store, writer, sync, errors } = setup();
+    const failure = new Error('could not serialize access');
+    store.fail = (method, call) => (method === 'saveSheetCursor' && call === 1 ? failure : null);
+    store.addCampaign('c1', SHEET);
+    store.change('c1', '1');
+    store.change('c1', '2');
+    sync.start();
+    await clock.advance(0);
+    expect(errors).toEqual([failure]);
+    expect(writer.calls).toHaveLength(1);
+    expect(store.cursor('c1')).toBe(0);
+    await clock.advance(2000);
+    expect(writer.calls).toHaveLength(2);
+    expect(writer.calls[1]?.changes.map((c) => c.seq)).toEqual([1, 2]);
+    expect(store.cursor('c1')).toBe(2);
+    await clock.advance(10_000);
+    expect(writer.calls).toHaveLength(2);
+    await sync.stop();
+  });
+
+  it('keeps running when onError itself throws', async () => {
+    const { clock, store, writer, sync } = setup({
+      onError: () => {
+        throw new Error('logger broken');
+      },
+    });
+    store.fail = (method, call) => (call === 1 ? new Error(`${method} failed`) : null);
+    writer.outcomes.push(new Error('socket hang up'));
+    store.addCampaign('c1', SHEET);
+    store.change('c1', '1');
+    sync.start();
+    await clock.advance(60_000);
+    expect(store.cursor('c1')).toBe(1);
+    expectTabShows(writer, SHEET, store.latest('c1'));
+    await sync.stop();
+  });
+
+  it('with a store that fails often, loses nothing: every tab ends showing every latest status', async () => {
+    const { clock, store, writer, sync, errors } = setup();
+    const random = seededRandom(7);
+    store.fail = (method) => (random() < 0.3 ? new Error(`${method} failed`) : null);
+    store.delayMs.listChanges = 50;
+    store.delayMs.saveSheetCursor = 50;
+    const targets = [SHEET, { spreadsheetId: 'ss-2', sheetName: 'Sheet1' }, { spreadsheetId: 'ss-2', sheetName: 'Sheet2' }];
+    targets.forEach((target, i) => store.addCampaign(`c${i}`, target));
+    sync.start();
+    const statuses: MessageStatus[] = ['sent', 'delivered', 'read'];
+    for (let t = 0; t < 300; t++) {
+      store.change(`c${t % 3}`, String(t % 11), statuses[t % 3]);
+      sync.kick();
+      await clock.advance(200);
+    }
+    await clock.advance(5 * 60_000);
+    expect(errors.length).toBeGreaterThan(10);
+    targets.forEach((target, i) => {
+      expectTabShows(writer, target, store.latest(`c${i}`));
+      expect(store.cursor(`c${i}`)).toBe(store.lastSeq(`c${i}`));
+    });
+    await stopAdvancing(sync, clock);
+  });
+
+  it('holds a spreadsheet through a cursor save slower than the interval: no read or write of it until it is saved', async () => {
+    const { clock, store, writer, sync } = setup();
+    store.delayMs.saveSheetCursor = 5000;
+    store.addCampaign('c1', SHEET);
+    store.change('c1', '1');
+    sync.start();
+    await clock.advance(0);
+    expect(writer.calls).toHaveLength(1);
+    store.change('c1', '2');
+    sync.kick();
+    await clock.advance(4999);
+    expect(writer.calls).toHaveLength(1);
+    expect(store.calls.listChanges).toBe(1);
+    await clock.advance(1);
+    expect(store.cursor('c1')).toBe(1);
+    expect(writer.calls).toHaveLength(2);
+    expect(writer.calls[1]?.changes.map((c) => c.seq)).toEqual([2]);
+    await stopAdvancing(sync, clock);
+    expect(store.cursor('c1')).toBe(2);
+  });
+
+  it('a kick during a slow pass is not lost: another pass follows as soon as that one ends, not at the poll', async () => {
+    const { clock, store, writer, sync } = setup({ pollIntervalMs: 60_000 });
+    store.delayMs.listSheetCampaignsWithChanges = 3000;
+    store.addCampaign('c1', SHEET);
+    const startedAt = clock.now();
+    sync.start();
+    await clock.advance(500);
+    store.change('c1', '1');
+    sync.kick();
+    // The kick's pass falls due at 2 s while the first pass (which listed before the change) still waits for its list.
+    await clock.advance(5500);
+    expect(writer.calls.map((c) => c.at - startedAt)).toEqual([6000]);
+    expect(store.maxReadsInFlight).toBe(1);
+    await stopAdvancing(sync, clock);
+    expect(store.cursor('c1')).toBe(1);
+  });
+
+  it('runs one pass at a time on a slow store, and never writes a change twice or a spreadsheet within 2 s', async () => {
+    const { clock, store, writer, sync, errors } = setup();
+    // A listing slower than the interval: a write of the same spreadsheet may end, and its cursor be saved, while
+    // a pass waits for its list, so the cursors that list carries are stale.
+    store.delayMs.listSheetCampaignsWithChanges = 3000;
+    store.delayMs.listChanges = 300;
+    store.delayMs.saveSheetCursor = 100;
+    writer.durationsMs.push(...Array.from({ length: 100 }, (_, i) => (i * 37) % 400));
+    const targets: SheetTarget[] = [];
+    for (let i = 0; i < 6; i++) targets.push({ spreadsheetId: `ss-${i % 3}`, sheetName: i < 3 ? 'A' : 'B' });
+    targets.forEach((target, i) => store.addCampaign(`c${i}`, target));
+    sync.start();
+    const statuses: MessageStatus[] = ['sent', 'delivered', 'read'];
+    for (let t = 0; t < 300; t++) {
+      store.change(`c${t % 6}`, String(t % 5), statuses[t % 3]);
+      sync.kick();
+      if (t % 17 === 0) sync.retryNow('ss-1');
+      await clock.advance(100);
+    }
+    await clock.advance(2 * 60_000);
+
+    expect(errors).toEqual([]);
+    expect(store.maxReadsInFlight).toBe(1);
+    const written = writer.calls.flatMap((c) => c.changes.map((change) => change.seq));
+    expect(new Set(written).size).toBe(written.length);
+    for (const id of ['ss-0', 'ss-1', 'ss-2']) {
+      const calls = writer.callsTo(id);
+      expect(calls.length).toBeGreaterThan(3);
+      expect(Math.min(...gaps(calls))).toBeGreaterThanOrEqual(2000);
+    }
+    targets.forEach((target, i) => {
+      expectTabShows(writer, target, store.latest(`c${i}`));
+      expect(store.cursor(`c${i}`)).toBe(store.lastSeq(`c${i}`));
+    });
+    await stopAdvancing(sync, clock);
   });
 
   it('rejects nonsensical options', () => {
