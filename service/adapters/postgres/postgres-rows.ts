@@ -1,0 +1,76 @@
+// Row → domain object mappings shared by the PostgreSQL adapters (the store and the privacy store read the same
+// tables). BIGINT columns arrive as numbers (postgres-sql.ts parses int8), BOOLEAN as booleans, JSON as TEXT.
+import type { CampaignState } from '../../campaigns/campaign';
+import type { MessageStatus } from '../../campaigns/message-status';
+import type { Account, Campaign, MessageView } from '../../campaigns/ports';
+import type { ExportedMessage } from '../../privacy/privacy-ports';
+import type { Row } from './postgres-sql';
+
+export function toAccount(r: Row): Account {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    isSandbox: r.is_sandbox === true,
+    phoneNumberId: r.phone_number_id as string,
+    wabaId: r.waba_id as string,
+    messagesPerSecond: r.messages_per_second as number,
+    dailyLimit: (r.daily_limit as number | null) ?? null,
+    defaultCountry: (r.default_country as string | null) ?? null,
+    retentionDays: r.retention_days as number,
+    optOutWords: JSON.parse(r.opt_out_words as string) as string[],
+    createdAt: r.created_at as number,
+  };
+}
+
+export function toCampaign(r: Row): Campaign {
+  return {
+    id: r.id as string,
+    accountId: r.account_id as string,
+    name: r.name as string,
+    template: { name: r.template_name as string, language: r.template_language as string },
+    templateDefinition: JSON.parse(r.template_json as string),
+    sendAt: (r.send_at as number | null) ?? null,
+    defaultCountry: (r.default_country as string | null) ?? null,
+    sheet: r.sheet_json ? JSON.parse(r.sheet_json as string) : null,
+    state: r.state as CampaignState,
+    stateReason: r.state_reason_json ? JSON.parse(r.state_reason_json as string) : null,
+    createdAt: r.created_at as number,
+    startedAt: (r.started_at as number | null) ?? null,
+    finishedAt: (r.finished_at as number | null) ?? null,
+  };
+}
+
+/** The columns toView reads, for the feed's SELECT. */
+export const VIEW_COLUMNS = 'seq, row_key, to_e164, status, wamid, error_code, error_message, reply_text, reply_at, updated_at';
+
+export function toView(r: Row): MessageView {
+  return {
+    seq: r.seq as number,
+    key: r.row_key as string,
+    to: r.to_e164 as string,
+    status: r.status as MessageStatus,
+    wamid: (r.wamid as string | null) ?? null,
+    error: r.error_code ? { code: r.error_code as string, message: (r.error_message as string | null) ?? '' } : null,
+    reply: r.reply_text !== null && r.reply_text !== undefined
+      ? { text: r.reply_text as string, at: r.reply_at as number } : null,
+    updatedAt: r.updated_at as number,
+  };
+}
+
+export function toExportedMessage(r: Row): ExportedMessage {
+  return {
+    campaignId: r.campaign_id as string,
+    key: r.row_key as string,
+    to: r.to_e164 as string,
+    status: r.status as MessageStatus,
+    params: r.params_json ? JSON.parse(r.params_json as string) as Record<string, string> : null,
+    headerMedia: r.header_media_json ? JSON.parse(r.header_media_json as string) : null,
+    wamid: (r.wamid as string | null) ?? null,
+    error: r.error_code ? { code: r.error_code as string, message: (r.error_message as string | null) ?? '' } : null,
+    attempts: r.attempts as number,
+    sentAt: (r.sent_at as number | null) ?? null,
+    reply: r.reply_at !== null && r.reply_at !== undefined
+      ? { text: (r.reply_text as string | null) ?? null, at: r.reply_at as number } : null,
+    updatedAt: r.updated_at as number,
+  };
+}
