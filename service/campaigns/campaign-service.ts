@@ -132,37 +132,34 @@ export class CampaignService {
     const campaign = await this.getCampaign(account, campaignId);
     if (!acceptsRows(campaign.state)) throw this.closedToRows(campaign.state);
     const country = campaign.defaultCountry ?? account.defaultCountry;
-    const result: AddRowsResult = { accepted: 0, duplicates: 0, rejected: [] };
-    const valid: NewMessage[] = [];
-    for (const row of rows) {
-      if ('code' in row) {
-        result.rejected.push(row);
-        continue;
-      }
+    // Rejections are reported in row order, whether found here or by the store.
+    const checked: (RowRejection | NewMessage)[] = rows.map((row) => {
+      if ('code' in row) return row;
       const phone = normalisePhoneNumber(row.to, country);
-      if (!phone.ok) {
-        result.rejected.push({ key: row.key, code: 'invalid_phone', message: phone.message });
-        continue;
-      }
+      if (!phone.ok) return { key: row.key, code: 'invalid_phone', message: phone.message };
       const problem = checkTemplateParams(campaign.templateDefinition, row.params, row.headerMedia ?? undefined);
-      if (problem) {
-        result.rejected.push({ key: row.key, code: 'template_params', message: problem });
-        continue;
-      }
-      valid.push({ key: row.key, to: phone.e164, params: row.params, headerMedia: row.headerMedia });
-    }
+      if (problem) return { key: row.key, code: 'template_params', message: problem };
+      return { key: row.key, to: phone.e164, params: row.params, headerMedia: row.headerMedia };
+    });
+    const valid = checked.filter((row): row is NewMessage => !('code' in row));
     const inserted = valid.length === 0 ? []
       : await this.store.addMessages(campaign.id, account.id, valid, STATES_ACCEPTING_ROWS, this.clock.now());
     if (inserted === null) {
       const now = await this.getCampaign(account, campaignId);
       throw this.closedToRows(now.state);
     }
-    inserted.forEach((outcome, i) => {
-      const row = valid[i] as NewMessage;
+    const result: AddRowsResult = { accepted: 0, duplicates: 0, rejected: [] };
+    let next = 0;
+    for (const row of checked) {
+      if ('code' in row) {
+        result.rejected.push(row);
+        continue;
+      }
+      const outcome = inserted[next++];
       if (outcome === 'inserted') result.accepted++;
       else if (outcome === 'duplicate_key') result.duplicates++;
       else result.rejected.push({ key: row.key, code: 'duplicate_recipient', message: `${row.to} is already in this campaign.` });
-    });
+    }
     if (result.accepted > 0) await this.engine.rowsAdded(campaign.id);
     return result;
   }

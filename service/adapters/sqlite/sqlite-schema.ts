@@ -83,20 +83,6 @@ CREATE TABLE IF NOT EXISTS suppressions (
   PRIMARY KEY (account_id, to_e164)
 ) WITHOUT ROWID;
 
--- Who sends for each account (SenderLease): a new holder takes a higher token, and fenced writes check it.
-CREATE TABLE IF NOT EXISTS sender_leases (
-  account_id TEXT PRIMARY KEY,
-  holder TEXT NOT NULL,
-  token INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
-
-CREATE TABLE IF NOT EXISTS job_leases (
-  job TEXT PRIMARY KEY,
-  holder TEXT NOT NULL,
-  expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
-
 CREATE TABLE IF NOT EXISTS webhook_inbox (
   id INTEGER PRIMARY KEY,
   account_id TEXT NOT NULL,

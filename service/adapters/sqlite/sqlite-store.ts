@@ -35,6 +35,8 @@ export class SqliteStore implements ServiceStore {
   private readonly statements: ReturnType<SqliteStore['prepare']>;
   /** Inbox ids handed out by claimPendingWebhooks and not yet applied, with when the claim ends. */
   private readonly webhookClaims = new Map<number, number>();
+  private readonly jobLeases = new Map<string, { holder: string; expiresAtMs: number }>();
+  private readonly senderLeases = new Map<string, { holder: string; token: number; expiresAtMs: number }>();
 
   /**
    * Opens (creating when absent) the database at `path`; `:memory:` for tests. `now` is the clock of leases and
@@ -135,14 +137,6 @@ export class SqliteStore implements ServiceStore {
         WHERE c.sheet_json IS NOT NULL AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.seq > c.sheet_cursor)
         LIMIT ?`),
       saveSheetCursor: db.prepare('UPDATE campaigns SET sheet_cursor = MAX(sheet_cursor, ?) WHERE id = ?'),
-      senderLease: db.prepare('SELECT holder, token, expires_at FROM sender_leases WHERE account_id = ?'),
-      putSenderLease: db.prepare(`INSERT INTO sender_leases(account_id, holder, token, expires_at) VALUES (?, ?, ?, ?)
-        ON CONFLICT(account_id) DO UPDATE SET holder = excluded.holder, token = excluded.token, expires_at = excluded.expires_at`),
-      releaseSenderLease: db.prepare(`UPDATE sender_leases SET holder = '', expires_at = ?
-        WHERE account_id = ? AND token = ? AND holder = ?`),
-      jobLease: db.prepare('SELECT holder, expires_at FROM job_leases WHERE job = ?'),
-      putJobLease: db.prepare(`INSERT INTO job_leases(job, holder, expires_at) VALUES (?, ?, ?)
-        ON CONFLICT(job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at`),
     };
   }
 
@@ -160,41 +154,37 @@ export class SqliteStore implements ServiceStore {
     return this.db.transaction(fn)();
   }
 
-  // ---- leases (one process per data directory holds every lease; they still fence, as in PostgreSQL)
+  // ---- leases. Kept in memory: one process holds the data directory (the kernel-released process lock), so no
+  // other instance can hold or take one; they still fence, expire and count tokens exactly as PostgreSQL's do.
 
   async acquireSenderLease(accountId: string, holder: string, ttlMs: number): Promise<SenderLease | null> {
-    return this.transaction(() => {
-      const now = this.now();
-      const current = this.statements.senderLease.get(accountId) as { holder: string; token: number; expires_at: number } | undefined;
-      if (current && current.holder === holder && current.expires_at > now) {
-        this.statements.putSenderLease.run(accountId, holder, current.token, now + ttlMs);
-        return { accountId, token: current.token, validForMs: ttlMs };
-      }
-      if (current && current.expires_at > now) return null;
-      const token = (current?.token ?? 0) + 1;
-      this.statements.putSenderLease.run(accountId, holder, token, now + ttlMs);
-      return { accountId, token, validForMs: ttlMs };
-    });
+    const now = this.now();
+    const current = this.senderLeases.get(accountId);
+    if (current && current.expiresAtMs > now && current.holder !== holder) return null;
+    const token = current && current.holder === holder && current.expiresAtMs > now ? current.token : (current?.token ?? 0) + 1;
+    this.senderLeases.set(accountId, { holder, token, expiresAtMs: now + ttlMs });
+    return { accountId, token, validForMs: ttlMs };
   }
 
   async releaseSenderLease(fence: SenderFence, holder: string, quietMs: number): Promise<void> {
-    this.statements.releaseSenderLease.run(this.now() + quietMs, fence.accountId, fence.token, holder);
+    const current = this.senderLeases.get(fence.accountId);
+    if (current && current.token === fence.token && current.holder === holder) {
+      this.senderLeases.set(fence.accountId, { holder: '', token: current.token, expiresAtMs: this.now() + quietMs });
+    }
   }
 
   async acquireJobLease(job: string, holder: string, ttlMs: number): Promise<boolean> {
-    return this.transaction(() => {
-      const now = this.now();
-      const current = this.statements.jobLease.get(job) as { holder: string; expires_at: number } | undefined;
-      if (current && current.holder !== holder && current.expires_at > now) return false;
-      this.statements.putJobLease.run(job, holder, now + ttlMs);
-      return true;
-    });
+    const now = this.now();
+    const current = this.jobLeases.get(job);
+    if (current && current.holder !== holder && current.expiresAtMs > now) return false;
+    this.jobLeases.set(job, { holder, expiresAtMs: now + ttlMs });
+    return true;
   }
 
   /** Throws LeaseLostError unless `fence` names the account's current lease (and, for claims, an unexpired one). */
   private checkFence(fence: SenderFence, isClaim: boolean): void {
-    const lease = this.statements.senderLease.get(fence.accountId) as { token: number; expires_at: number } | undefined;
-    if (!lease || lease.token !== fence.token || (isClaim && lease.expires_at <= this.now())) {
+    const lease = this.senderLeases.get(fence.accountId);
+    if (!lease || lease.token !== fence.token || (isClaim && lease.expiresAtMs <= this.now())) {
       throw new LeaseLostError(fence.accountId);
     }
   }

@@ -6,7 +6,9 @@ const deps = (): AccountFactoryDeps & { inserted: unknown[] } => {
   const inserted: unknown[] = [];
   return {
     inserted,
-    insert: (row) => inserted.push(row),
+    insert: async (row) => {
+      inserted.push(row);
+    },
     generateApiKey: () => 'wsk_test',
     hashApiKey: (key) => `hash:${key}`,
     randomToken: () => 'token',
@@ -17,15 +19,15 @@ const deps = (): AccountFactoryDeps & { inserted: unknown[] } => {
 };
 
 describe('createAccount retention', () => {
-  it('keeps message content 30 days unless told otherwise', () => {
-    expect(createAccount(deps(), { name: 'A', isSandbox: true }).account.retentionDays).toBe(30);
-    expect(createAccount(deps(), { name: 'A', isSandbox: true, retentionDays: 7 }).account.retentionDays).toBe(7);
+  it('keeps message content 30 days unless told otherwise', async () => {
+    expect((await createAccount(deps(), { name: 'A', isSandbox: true })).account.retentionDays).toBe(30);
+    expect((await createAccount(deps(), { name: 'A', isSandbox: true, retentionDays: 7 })).account.retentionDays).toBe(7);
   });
 
-  it('refuses a retention that is not a whole number of days from 1 to 3650, storing nothing', () => {
+  it('refuses a retention that is not a whole number of days from 1 to 3650, storing nothing', async () => {
     for (const days of [0, -1, 1.5, Number.NaN, 3651]) {
       const d = deps();
-      expect(() => createAccount(d, { name: 'A', isSandbox: true, retentionDays: days })).toThrow(/Retention/);
+      await expect(createAccount(d, { name: 'A', isSandbox: true, retentionDays: days })).rejects.toThrow(/Retention/);
       expect(d.inserted).toEqual([]);
       expect(() => assertRetentionDays(days)).toThrow(expect.objectContaining({ code: 'bad_request' }));
     }

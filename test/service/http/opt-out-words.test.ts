@@ -21,8 +21,8 @@ const auth = (key: string) => ({ Authorization: `Bearer ${key}` });
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'opt-out-words-'));
   runtime = await startService(loadConfig({ DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent' }), { isLockFree: true });
-  const a = runtime.createAccount({ name: 'A', isSandbox: true });
-  const b = runtime.createAccount({ name: 'B', isSandbox: true });
+  const a = await runtime.createAccount({ name: 'A', isSandbox: true });
+  const b = await runtime.createAccount({ name: 'B', isSandbox: true });
   keyA = a.apiKey;
   keyB = b.apiKey;
   accountA = a.account.id;
@@ -35,7 +35,7 @@ afterAll(async () => {
 
 /** A signed inbound text message, shaped like Meta's. */
 async function inboundText(from: string, text: string): Promise<number> {
-  const secrets = runtime.store.getAccountSecrets(accountA);
+  const secrets = (await runtime.store.getAccountSecrets(accountA));
   if (!secrets) throw new Error('no secrets');
   const body = JSON.stringify({
     object: 'whatsapp_business_account',

@@ -90,8 +90,8 @@ describe('the service', () => {
   });
 
   it('limits each API key after authentication, before the body is read', async () => {
-    const a = runtime.createAccount({ name: 'A', isSandbox: true });
-    const b = runtime.createAccount({ name: 'B', isSandbox: true });
+    const a = await runtime.createAccount({ name: 'A', isSandbox: true });
+    const b = await runtime.createAccount({ name: 'B', isSandbox: true });
     const get = (key: string) => request(runtime.url).get('/v1/account').set('Authorization', `Bearer ${key}`);
     for (let batch = 0; batch < 10; batch++) {
       const answers = await Promise.all(Array.from({ length: 10 }, () => get(a.apiKey)));

@@ -9,6 +9,7 @@ import { normalisePhoneNumber } from '../../../service/campaigns/phone-number';
 import { signBody } from '../../../service/webhooks/webhook-signature';
 import { auth, removeDir, settle, snapshotTables, startSandboxService, TEMPLATE, waitFor, type SandboxService } from './sandbox-service';
 import { seededRandom as seeded } from '../../fakes/seeded-random';
+import type { SqliteStore } from '../../../service/adapters/sqlite/sqlite-store';
 
 /** FUZZ_SEED=n explores another sequence; failures print the round to reproduce. */
 const SEED = Number(process.env.FUZZ_SEED ?? 20_240_605);
@@ -316,11 +317,11 @@ function unauthenticatedRequest(): Hostile {
 const GENERATORS = [rowsRequest, previewRequest, campaignRequest, testSendRequest, suppressionRequest, readRequest, webhookRequest, unauthenticatedRequest];
 
 function changes(): number {
-  return (svc.runtime.store.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+  return ((svc.runtime.store as SqliteStore).db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
 }
 
 function inboxSize(): number {
-  return (svc.runtime.store.db.prepare('SELECT COUNT(*) AS n FROM webhook_inbox').get() as { n: number }).n;
+  return ((svc.runtime.store as SqliteStore).db.prepare('SELECT COUNT(*) AS n FROM webhook_inbox').get() as { n: number }).n;
 }
 
 function assertErrorShape(status: number, body: unknown, label: string): void {
@@ -331,18 +332,18 @@ function assertErrorShape(status: number, body: unknown, label: string): void {
 }
 
 function snapshot(): Record<string, unknown[]> {
-  return snapshotTables(svc.runtime.store.db);
+  return snapshotTables((svc.runtime.store as SqliteStore).db);
 }
 
 beforeAll(async () => {
   svc = await startSandboxService();
-  const a = svc.runtime.createAccount({ name: 'Fuzz', isSandbox: true, defaultCountry: 'IN' });
-  const b = svc.runtime.createAccount({ name: 'Other', isSandbox: true });
+  const a = await svc.runtime.createAccount({ name: 'Fuzz', isSandbox: true, defaultCountry: 'IN' });
+  const b = await svc.runtime.createAccount({ name: 'Other', isSandbox: true });
   key = a.apiKey;
   otherKey = b.apiKey;
   accountId = a.account.id;
-  appSecret = svc.runtime.store.getAccountSecrets(accountId)?.appSecret as string;
-  otherSecret = svc.runtime.store.getAccountSecrets(b.account.id)?.appSecret as string;
+  appSecret = (await svc.runtime.store.getAccountSecrets(accountId))?.appSecret as string;
+  otherSecret = (await svc.runtime.store.getAccountSecrets(b.account.id))?.appSecret as string;
 
   const create = async (name: string) => (await api().post('/v1/campaigns').set(auth(key)).send({ name, template: TEMPLATE })).body.id as string;
   finishedId = await create('Sent');
@@ -355,7 +356,7 @@ beforeAll(async () => {
     .send({ rows: [{ key: 'd0', to: '+919876510000', params: PARAMS }] })).body.accepted).toBe(1);
   await api().post('/v1/suppressions').set(auth(key)).send({ to: '+919876520000' });
   await settle(svc);
-  realWamids = (svc.runtime.store.db.prepare('SELECT wamid FROM messages WHERE wamid IS NOT NULL').all() as { wamid: string }[]).map((r) => r.wamid);
+  realWamids = ((svc.runtime.store as SqliteStore).db.prepare('SELECT wamid FROM messages WHERE wamid IS NOT NULL').all() as { wamid: string }[]).map((r) => r.wamid);
   expect(realWamids.length).toBe(3);
 }, 60_000);
 

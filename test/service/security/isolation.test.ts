@@ -11,6 +11,7 @@ import {
   auth, discoverRoutes, leaksIn, removeDir, settle, snapshotAccount, startSandboxService, TEMPLATE, waitFor,
   type DiscoveredRoute, type SandboxService,
 } from './sandbox-service';
+import type { SqliteStore } from '../../../service/adapters/sqlite/sqlite-store';
 
 interface Tenant {
   id: string;
@@ -41,9 +42,9 @@ let aNeedles: string[];
 let aBefore: Record<string, unknown[]>;
 const exercised = new Set<string>();
 
-function tenant(name: string): Tenant {
-  const { account, apiKey } = svc.runtime.createAccount({ name, isSandbox: true, defaultCountry: 'IN' });
-  const secrets = svc.runtime.store.getAccountSecrets(account.id);
+async function tenant(name: string): Promise<Tenant> {
+  const { account, apiKey } = await svc.runtime.createAccount({ name, isSandbox: true, defaultCountry: 'IN' });
+  const secrets = (await svc.runtime.store.getAccountSecrets(account.id));
   if (!secrets) throw new Error('no secrets');
   return { id: account.id, key: apiKey, name, phoneNumberId: account.phoneNumberId, wabaId: account.wabaId, secrets };
 }
@@ -74,7 +75,7 @@ async function finish(key: string, id: string): Promise<void> {
 
 /** Everything of A's that B must never see: identity, secrets, campaigns, rows, replies, wamids. */
 function collectNeedles(): string[] {
-  const db = svc.runtime.store.db;
+  const db = (svc.runtime.store as SqliteStore).db;
   const column = (sql: string) => (db.prepare(sql).all(a.id) as Record<string, unknown>[])
     .flatMap((row) => Object.values(row)).filter((v): v is string => typeof v === 'string' && v !== '');
   const numbers = [...A_SENT, ...A_DRAFT, ...A_SCHEDULED, A_MANUAL_SUPPRESSION];
@@ -260,7 +261,7 @@ const CASES: Record<string, Case> = {
   },
   'DELETE /v1/account': async (route) => {
     // A throwaway account erases itself while naming A every way a careless handler might read.
-    const c = tenant('Charlie');
+    const c = await tenant('Charlie');
     const res = await svc.api().delete(route.path).set(auth(c.key)).query({ id: a.id, accountId: a.id }).send({ id: a.id, accountId: a.id });
     expect([200, 204], res.text).toContain(res.status);
     if (res.status === 200) expect(res.body.id).toBe(c.id);
@@ -272,8 +273,8 @@ const CASES: Record<string, Case> = {
 
 beforeAll(async () => {
   svc = await startSandboxService();
-  a = tenant('Alpha Corp Qx7');
-  b = tenant('Bravo Ltd');
+  a = await tenant('Alpha Corp Qx7');
+  b = await tenant('Bravo Ltd');
 
   const finished = await createCampaign(a.key, { name: 'Alpha launch' });
   const draft = await createCampaign(a.key, { name: 'Alpha drafts' });
@@ -306,7 +307,7 @@ beforeAll(async () => {
   expect(suppressed).toEqual(expect.arrayContaining([A_MANUAL_SUPPRESSION, aNumber('0003'), aNumber('0009')]));
 
   aNeedles = collectNeedles();
-  aBefore = snapshotAccount(svc.runtime.store.db, a.id);
+  aBefore = snapshotAccount((svc.runtime.store as SqliteStore).db, a.id);
 });
 
 afterAll(async () => {
@@ -359,11 +360,11 @@ describe("another account's ids, keys and numbers", () => {
       exercised.add(name);
     }
     await settle(svc);
-    expect(snapshotAccount(svc.runtime.store.db, a.id)).toEqual(aBefore);
+    expect(snapshotAccount((svc.runtime.store as SqliteStore).db, a.id)).toEqual(aBefore);
   });
 
   it("B's signed webhooks cannot touch A's rows, and B's secrets do not open A's webhook endpoint", async () => {
-    const db = svc.runtime.store.db;
+    const db = (svc.runtime.store as SqliteStore).db;
     const aRows = db.prepare('SELECT id, campaign_id, wamid FROM messages WHERE account_id = ? AND wamid IS NOT NULL')
       .all(a.id) as { id: number; campaign_id: string; wamid: string }[];
     expect(aRows.length).toBeGreaterThan(3);
@@ -398,7 +399,7 @@ describe("another account's ids, keys and numbers", () => {
       .set('X-Hub-Signature-256', signBody(b.secrets.appSecret, payload)).send(payload);
     expect(own.status).toBe(200);
     await settle(svc);
-    expect(snapshotAccount(svc.runtime.store.db, a.id)).toEqual(aBefore);
+    expect(snapshotAccount((svc.runtime.store as SqliteStore).db, a.id)).toEqual(aBefore);
   });
 
   it('a sandbox token of B cannot send from A\'s number through the built-in simulator', async () => {
@@ -425,8 +426,8 @@ describe('the per-account rate limit', () => {
   it("is per account: A's spent budget answers A with 429 and leaves B's calls alone", async () => {
     const limited = await startSandboxService({ env: { RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_BURST: '3' } });
     try {
-      const first = limited.runtime.createAccount({ name: 'Noisy', isSandbox: true });
-      const second = limited.runtime.createAccount({ name: 'Quiet', isSandbox: true });
+      const first = await limited.runtime.createAccount({ name: 'Noisy', isSandbox: true });
+      const second = await limited.runtime.createAccount({ name: 'Quiet', isSandbox: true });
       const statuses: number[] = [];
       for (let i = 0; i < 6; i++) statuses.push((await limited.api().get('/v1/campaigns').set(auth(first.apiKey))).status);
       expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);

@@ -8,6 +8,7 @@ import { CloudApiSimulator } from '../../../service/simulator/cloud-api-simulato
 import { QUOTING_REPLY, UNQUOTED_REPLY } from '../../../service/simulator/outcome-rules';
 import { signBody } from '../../../service/webhooks/webhook-signature';
 import { auth, leaksIn, removeDir, settle, sleep, startSandboxService, TEMPLATE, waitFor, type SandboxService } from './sandbox-service';
+import type { SqliteStore } from '../../../service/adapters/sqlite/sqlite-store';
 
 const SECRETS = {
   accessToken: 'EAAGlogtestACCESStoken7f3k9q2ZZ',
@@ -56,7 +57,7 @@ beforeAll(async () => {
   const graphUrl = await simulator.listen(0);
   const logger = createLogger('trace', { write: (line: string) => void lines.push(line) });
   svc = await startSandboxService({ logger, env: { GRAPH_API_URL: graphUrl, SEND_TIMEOUT_MS: '500', RECONCILE_AFTER_MS: '1000' } });
-  const created = svc.runtime.createAccount({
+  const created = await svc.runtime.createAccount({
     name: 'Log Co', isSandbox: false, phoneNumberId: PHONE_NUMBER_ID, wabaId: WABA_ID, ...SECRETS,
     messagesPerSecond: 80, dailyLimit: null, defaultCountry: 'IN',
   });
@@ -66,9 +67,9 @@ beforeAll(async () => {
     phoneNumberId: PHONE_NUMBER_ID, wabaId: WABA_ID, accessToken: SECRETS.accessToken, appSecret: SECRETS.appSecret,
     webhookUrl: `${svc.runtime.url}/webhooks/whatsapp/${accountId}`, messagesPerSecond: 80,
   });
-  const sandbox = svc.runtime.createAccount({ name: 'Sandbox Log', isSandbox: true, defaultCountry: 'IN' });
+  const sandbox = await svc.runtime.createAccount({ name: 'Sandbox Log', isSandbox: true, defaultCountry: 'IN' });
   sandboxKey = sandbox.apiKey;
-  sandboxSecrets = svc.runtime.store.getAccountSecrets(sandbox.account.id) as typeof sandboxSecrets;
+  sandboxSecrets = (await svc.runtime.store.getAccountSecrets(sandbox.account.id)) as typeof sandboxSecrets;
 }, 60_000);
 
 afterAll(async () => {
@@ -155,7 +156,7 @@ describe('the service log', () => {
     for (const message of ['campaign state', 'webhook body is not JSON; dropped', 'webhook items not understood', 'campaign halted', 'account erased']) {
       expect(log, `expected a "${message}" line`).toContain(message);
     }
-    const db = svc.runtime.store.db;
+    const db = (svc.runtime.store as SqliteStore).db;
     const stored = (sql: string) => (db.prepare(sql).all() as Record<string, unknown>[]).flatMap((r) => Object.values(r))
       .filter((v): v is string => typeof v === 'string' && v.length > 3);
     const replies = stored('SELECT reply_text FROM messages WHERE reply_text IS NOT NULL');

@@ -11,6 +11,7 @@ import { expect } from 'vitest';
 import type { Logger } from '../../../service/campaigns/ports';
 import { loadConfig } from '../../../service/config';
 import { startService, type ServiceRuntime } from '../../../service/service-runtime';
+import type { SqliteStore } from '../../../service/adapters/sqlite/sqlite-store';
 
 export const TEMPLATE = { name: 'summer_sale', language: 'en_US' };
 
@@ -71,7 +72,7 @@ export async function settle(service: SandboxService): Promise<void> {
   const { runtime } = service;
   await runtime.sandboxSimulator.idle(15_000);
   await waitFor(() => {
-    const pending = runtime.store.db.prepare('SELECT COUNT(*) AS n FROM webhook_inbox').get() as { n: number };
+    const pending = (runtime.store as SqliteStore).db.prepare('SELECT COUNT(*) AS n FROM webhook_inbox').get() as { n: number };
     return pending.n === 0 ? true : undefined;
   });
   // One more turn for the drain timer's last apply.

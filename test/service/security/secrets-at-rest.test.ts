@@ -83,11 +83,11 @@ beforeAll(async () => {
   const graphUrl = await simulator.listen(0);
   svc = await startSandboxService({ env: { GRAPH_API_URL: graphUrl } });
   dataDir = svc.dataDir;
-  const real = svc.runtime.createAccount({ name: 'At Rest Real', isSandbox: false, ...REAL, dailyLimit: null, defaultCountry: 'IN' });
+  const real = await svc.runtime.createAccount({ name: 'At Rest Real', isSandbox: false, ...REAL, dailyLimit: null, defaultCountry: 'IN' });
   simulator.registerNumber({ ...REAL, webhookUrl: `${svc.runtime.url}/webhooks/whatsapp/${real.account.id}`, messagesPerSecond: 80 });
-  const sandbox = svc.runtime.createAccount({ name: 'At Rest Sandbox', isSandbox: true, defaultCountry: 'IN' });
+  const sandbox = await svc.runtime.createAccount({ name: 'At Rest Sandbox', isSandbox: true, defaultCountry: 'IN' });
   for (const created of [real, sandbox]) {
-    const secrets = svc.runtime.store.getAccountSecrets(created.account.id);
+    const secrets = (await svc.runtime.store.getAccountSecrets(created.account.id));
     if (!secrets) throw new Error('no secrets');
     accounts.push({ id: created.account.id, apiKey: created.apiKey, secrets });
   }
@@ -142,11 +142,11 @@ describe('secrets at rest', () => {
     if (existsSync(join(dataDir, 'secret.key'))) expect(statSync(join(dataDir, 'secret.key')).mode & 0o077).toBe(0);
 
     // The sealed values are the real secrets: reopened with the key, they decrypt to them.
-    const store = openStore(loadConfig({ DATA_DIR: dataDir }));
+    const store = await openStore(loadConfig({ DATA_DIR: dataDir }));
     try {
-      for (const account of accounts) expect(store.getAccountSecrets(account.id)).toEqual(account.secrets);
+      for (const account of accounts) expect((await store.getAccountSecrets(account.id))).toEqual(account.secrets);
     } finally {
-      store.close();
+      await store.close();
     }
   });
 });
@@ -159,10 +159,10 @@ describe('near misses', () => {
 
   beforeAll(async () => {
     near = await startSandboxService();
-    const created = near.runtime.createAccount({ name: 'Near', isSandbox: true });
+    const created = await near.runtime.createAccount({ name: 'Near', isSandbox: true });
     apiKey = created.apiKey;
     accountId = created.account.id;
-    secrets = near.runtime.store.getAccountSecrets(accountId) as typeof secrets;
+    secrets = (await near.runtime.store.getAccountSecrets(accountId)) as typeof secrets;
   });
 
   afterAll(async () => {

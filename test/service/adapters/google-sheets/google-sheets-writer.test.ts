@@ -292,10 +292,10 @@ describe('SheetSync with GoogleSheetsWriter', () => {
     const log = Array.from({ length: 10_000 }, (_, i) => ({ ...change(`k${i}`, 'delivered'), seq: i + 1 }));
     let cursor = 0;
     const store: SheetSyncStore = {
-      listSheetCampaignsWithChanges: () =>
+      listSheetCampaignsWithChanges: async () =>
         cursor < log.length ? [{ campaignId: 'c1', accountId: 'a1', target: TARGET, sheetCursor: cursor }] : [],
-      listChanges: (_id, after, limit) => log.filter((c) => c.seq > after).slice(0, limit),
-      saveSheetCursor: (_id, seq) => {
+      listChanges: async (_id, after, limit) => log.filter((c) => c.seq > after).slice(0, limit),
+      saveSheetCursor: async (_id, seq) => {
         cursor = Math.max(cursor, seq);
       },
     };
