@@ -51,9 +51,11 @@ function responseSink(res: Response): ExportSink {
 export function privacyRoutes(deps: PrivacyRouteDeps): Router {
   const router = Router();
 
+  // Express 5 passes a rejected handler's error to the error handler: a failure before the status line is sent
+  // (opening the snapshot, no such account) is answered as any other error.
   router.get('/account/export', async (req, res) => {
     const account = accountOf(req);
-    const snapshot = deps.exports.openSnapshot(account.id);
+    const snapshot = await deps.exports.openSnapshot(account.id);
     if (!snapshot) throw new AppError('not_found', 'This account no longer exists.');
     res.status(200);
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
@@ -76,9 +78,9 @@ export function privacyRoutes(deps: PrivacyRouteDeps): Router {
     res.json({ id: account.id, erased });
   });
 
-  router.delete('/contacts/:to', (req, res) => {
+  router.delete('/contacts/:to', async (req, res) => {
     const account = accountOf(req);
-    const { to, messages, replies, isStillSuppressed } = deps.contactErasure.erase(account, req.params.to as string);
+    const { to, messages, replies, isStillSuppressed } = await deps.contactErasure.erase(account, req.params.to as string);
     res.json({ to, erased: { messages, replies }, suppressed: isStillSuppressed });
   });
 

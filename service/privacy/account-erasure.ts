@@ -5,6 +5,7 @@ import { isTerminal } from '../campaigns/campaign';
 import type { CampaignEngine } from '../campaigns/campaign-engine';
 import type { CampaignService } from '../campaigns/campaign-service';
 import type { Account } from '../campaigns/ports';
+import { AppError } from '../errors';
 import type { Compactor } from './compactor';
 import type { AccountErasureCounts, ErasureStore } from './privacy-ports';
 
@@ -16,8 +17,9 @@ export interface AccountErasureDeps {
   compactor: Pick<Compactor, 'compactNow'>;
   clock: Clock;
   /**
-   * Called with the erased account, in the same turn of the event loop as the final delete, so nothing (a webhook,
-   * a cached secret, a rate-limit bucket) can bring the account back between the two.
+   * Called with the erased account as soon as the final delete has resolved (no other store call in between), and
+   * again after the second sweep, so whatever a request in flight cached meanwhile (a webhook, a cached secret, a
+   * rate-limit bucket) does not bring the account back. Must be idempotent.
    */
   forget: ReadonlyArray<(account: Account) => void>;
   /** Messages deleted per step before the final transaction; the event loop runs between steps. */
@@ -28,6 +30,9 @@ export interface AccountErasureDeps {
    */
   settleMs?: number;
 }
+
+/** Times the open campaigns are listed and cancelled before a campaign that keeps changing state fails the erasure. */
+const MAX_CANCEL_ROUNDS = 5;
 
 export interface AccountErasureResult extends AccountErasureCounts {
   /** Campaigns that were still open and were cancelled first. */
@@ -45,35 +50,32 @@ export class AccountErasure {
 
   /**
    * Cancels the account's open campaigns and waits for sends in flight to settle, then deletes its messages in
-   * steps and finally the account with everything left in one transaction, and flushes the write-ahead log; sweeps
-   * once more after `settleMs` and compacts the files (this blocks, about 2 s per million messages in the database).
-   * Idempotent in effect: a crash part-way leaves an account that a second call finishes erasing.
+   * steps and finally the account with everything left in one store operation, and flushes the write-ahead log;
+   * sweeps once more after `settleMs` and compacts the files (with SQLite this blocks, about 2 s per million
+   * messages in the database). Idempotent in effect: a crash part-way leaves an account that a second call
+   * finishes erasing.
    */
   async erase(account: Account): Promise<AccountErasureResult> {
-    const { store, campaigns, engine } = this.deps;
-    let cancelledCampaigns = 0;
-    for (const campaign of campaigns.list(account)) {
-      if (isTerminal(campaign.state)) continue;
-      campaigns.cancel(account, campaign.id);
-      cancelledCampaigns++;
-    }
+    const { store, engine } = this.deps;
+    const cancelledCampaigns = await this.cancelOpenCampaigns(account);
     // The account's sender finishes the sends already handed to the Cloud API and records their outcomes.
     await engine.forgetAccount(account.id);
 
     let messages = 0;
     for (;;) {
-      const deleted = store.deleteAccountMessages(account.id, this.batchRows);
+      const deleted = await store.deleteAccountMessages(account.id, this.batchRows);
       messages += deleted;
       if (deleted < this.batchRows) break;
       await this.yieldTurn();
     }
-    const counts = store.deleteAccount(account.id);
-    for (const forget of this.deps.forget) forget(account);
-    store.flushDeleted();
+    const counts = await store.deleteAccount(account.id);
+    this.forget(account);
+    await store.flushDeleted();
 
     await this.wait(this.settleMs);
-    const late = store.deleteAccount(account.id);
-    this.deps.compactor.compactNow();
+    const late = await store.deleteAccount(account.id);
+    this.forget(account);
+    await this.deps.compactor.compactNow();
     // A campaign started while the messages were being deleted may have brought a sender back; it has nothing left.
     await engine.forgetAccount(account.id);
     return {
@@ -83,6 +85,35 @@ export class AccountErasure {
       webhooks: counts.webhooks + late.webhooks,
       cancelledCampaigns,
     };
+  }
+
+  /**
+   * Cancels every campaign of the account that is not over; returns how many it cancelled. The list is read before
+   * the cancels, so a campaign may change state in between (the engine finishes it, a request pauses or resumes it):
+   * cancel is a compare-and-set from the state it reads and refuses with `campaign_state` then. The list is read
+   * again and whatever is still open is cancelled; a campaign that ended meanwhile is left as it is.
+   */
+  private async cancelOpenCampaigns(account: Account): Promise<number> {
+    const { campaigns } = this.deps;
+    let cancelled = 0;
+    for (let round = 1; ; round++) {
+      let isRaced = false;
+      for (const campaign of await campaigns.list(account)) {
+        if (isTerminal(campaign.state)) continue;
+        try {
+          await campaigns.cancel(account, campaign.id);
+          cancelled++;
+        } catch (error) {
+          if (!(error instanceof AppError && error.code === 'campaign_state') || round >= MAX_CANCEL_ROUNDS) throw error;
+          isRaced = true;
+        }
+      }
+      if (!isRaced) return cancelled;
+    }
+  }
+
+  private forget(account: Account): void {
+    for (const forget of this.deps.forget) forget(account);
   }
 
   private yieldTurn(): Promise<void> {

@@ -83,8 +83,9 @@ function exportedWebhook(w: ExportedWebhook): Record<string, unknown> {
 
 /**
  * Writes `{exportedAt, account, campaigns: [...], messages: [...], suppressions: [...], pendingWebhooks: [...]}` to
- * `sink`, reading the snapshot lazily: at most about one chunk of text is held at a time. Closes the snapshot
- * when done or when the sink rejects (the rejection is passed on).
+ * `sink`, reading the snapshot lazily: at most about one chunk of text is held at a time, and no row is read while
+ * a full chunk waits for the sink. Closes the snapshot when done or when the sink rejects (the rejection is passed
+ * on, not hidden by a failing close).
  */
 export async function writeAccountExport(
   snapshot: AccountSnapshot,
@@ -94,16 +95,17 @@ export async function writeAccountExport(
 ): Promise<void> {
   const chunkChars = options.chunkChars ?? DEFAULT_CHUNK_CHARS;
   let buffer = '';
-  // Awaited only when a chunk is full, so a million rows cost a few hundred writes rather than a million awaits.
+  // The sink is awaited only when a chunk is full, so a million rows cost a few hundred writes, not a million.
   const flush = (): Promise<void> => {
     const chunk = buffer;
     buffer = '';
     return sink.write(chunk);
   };
-  const putArray = async <T>(name: string, rows: Iterable<T>, present: (row: T) => unknown): Promise<void> => {
+  const putArray = async <T>(name: string, rows: AsyncIterable<T>, present: (row: T) => unknown): Promise<void> => {
     buffer += `,${JSON.stringify(name)}:[`;
     let separator = '';
-    for (const row of rows) {
+    // Leaving the loop early (the sink rejected) returns the iterator, which ends the snapshot's read of the rows.
+    for await (const row of rows) {
       buffer += separator + JSON.stringify(present(row));
       separator = ',';
       if (buffer.length >= chunkChars) await flush();
@@ -118,7 +120,9 @@ export async function writeAccountExport(
     await putArray('pendingWebhooks', snapshot.pendingWebhooks(), exportedWebhook);
     buffer += '}\n';
     await sink.write(buffer);
-  } finally {
-    snapshot.close();
+  } catch (error) {
+    await snapshot.close().catch(() => undefined);
+    throw error;
   }
+  await snapshot.close();
 }

@@ -18,14 +18,15 @@ export class ContactErasure {
    * Normalises `rawNumber` with the account's default country and erases that contact: the rows at once, stale
    * copies in page slack at the next compaction (the next retention pass, within the hour; not inline, so a burst
    * of requests cannot stall the service). Idempotent: a second call erases nothing and says so.
-   * Throws AppError('invalid_phone') for a number that cannot be one.
+   * Rejects with AppError('invalid_phone') for a number that cannot be one.
    */
-  erase(account: Account, rawNumber: string): ContactErasureResult {
+  async erase(account: Account, rawNumber: string): Promise<ContactErasureResult> {
     const phone = normalisePhoneNumber(rawNumber, account.defaultCountry);
     if (!phone.ok) throw new AppError('invalid_phone', phone.message);
-    const counts = this.store.deleteContact(account.id, phone.e164);
-    this.store.flushDeleted();
+    const counts = await this.store.deleteContact(account.id, phone.e164);
+    // Asked for before the flush: should the flush fail, the deleted rows still get their compaction.
     if (counts.messages > 0) this.compactor.request();
+    await this.store.flushDeleted();
     return { to: phone.e164, ...counts };
   }
 }

@@ -52,7 +52,10 @@ export interface ContactErasureCounts {
 export interface ErasureStore {
   /** Deletes up to `limit` of the account's messages; returns how many (0 when none are left). */
   deleteAccountMessages(accountId: string, limit: number): Promise<number>;
-  /** Deletes the account and everything left of it (campaigns, messages, suppressions, inbox, secrets) at once. */
+  /**
+   * Deletes the account and everything left of it (campaigns, messages, suppressions, inbox, secrets) at once, in
+   * one store operation. Safe to call again: a later call counts what arrived since (zeros when nothing did).
+   */
   deleteAccount(accountId: string): Promise<AccountErasureCounts>;
   /** Deletes the contact's messages and replies in the account; keeps its suppression entry, if any. */
   deleteContact(accountId: string, to: string): Promise<ContactErasureCounts>;
@@ -90,7 +93,8 @@ export interface ExportedWebhook {
 /**
  * One consistent, read-only view of an account's records. The iterables read lazily from storage (a server-side
  * cursor or a read transaction), so an export of a million messages never holds them all; each may be iterated
- * once, in the order listed. `close` must be called (it is safe to call twice).
+ * once, in the order listed. `close` must be called (it is safe to call twice, also concurrently); it ends
+ * iterations left half-way (their iterators then report done) and releases the read transaction.
  */
 export interface AccountSnapshot {
   readonly account: Account;

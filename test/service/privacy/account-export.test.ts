@@ -20,13 +20,24 @@ function message(i: number): ExportedMessage {
   };
 }
 
+async function* rowsOf<T>(rows: readonly T[]): AsyncGenerator<T> {
+  yield* rows;
+}
+
+/** Drains an async iterable (a small one: the snapshot tests' tables). */
+async function all<T>(rows: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const row of rows) out.push(row);
+  return out;
+}
+
 /** A snapshot of `count` generated messages that counts how many were pulled and whether it was closed. */
 function countingSnapshot(count: number) {
   const state = { pulled: 0, closed: 0, returned: false };
   const snapshot: AccountSnapshot = {
     account: ACCOUNT,
-    campaigns: () => [],
-    *messages() {
+    campaigns: () => rowsOf([]),
+    async *messages() {
       try {
         for (let i = 0; i < count; i++) {
           state.pulled++;
@@ -36,9 +47,9 @@ function countingSnapshot(count: number) {
         if (state.pulled < count) state.returned = true;
       }
     },
-    suppressions: () => [{ to: '+919876540003', source: 'keyword', createdAt: NOW }],
-    pendingWebhooks: () => [],
-    close: () => {
+    suppressions: () => rowsOf([{ to: '+919876540003', source: 'keyword', createdAt: NOW }]),
+    pendingWebhooks: () => rowsOf([]),
+    close: async () => {
       state.closed++;
     },
   };
@@ -117,65 +128,98 @@ describe('writeAccountExport', () => {
     expect(state.returned).toBe(true);
     expect(state.closed).toBe(1);
   });
+
+  it('passes on the sink\'s rejection even when closing the snapshot fails too', async () => {
+    const { snapshot, state } = countingSnapshot(10_000);
+    const failing: AccountSnapshot = {
+      ...snapshot,
+      messages: () => snapshot.messages(),
+      close: async () => {
+        await snapshot.close();
+        throw new Error('close failed');
+      },
+    };
+    const sink: ExportSink = {
+      write: async () => {
+        throw new Error('client gone');
+      },
+    };
+    await expect(writeAccountExport(failing, sink, NOW, { chunkChars: 4096 })).rejects.toThrow('client gone');
+    expect(state.returned).toBe(true);
+    expect(state.closed).toBe(1);
+  });
 });
 
 describe('SqlitePrivacyStore snapshots', () => {
   let fx: StoreFixture;
 
-  afterEach(() => {
-    fx?.close();
+  afterEach(async () => {
+    await fx?.close();
   });
 
   it('stream one consistent moment while the main connection keeps writing', async () => {
     fx = openStoreFixture();
-    fx.addAccount('a1', 30, NOW);
-    fx.addAccount('a2', 30, NOW);
-    fx.addCampaign('a1', 'c1', NOW);
-    fx.addCampaign('a2', 'c2', NOW);
-    fx.store.db.transaction(() => {
-      for (let i = 0; i < 3000; i++) fx.addRow('a1', 'c1', `+9198765${40000 + i}`, `P${i}`, NOW);
-    })();
-    fx.addRow('a2', 'c2', '+919876599999', 'OTHER', NOW);
-    fx.store.saveWebhook('a1', Buffer.from('{"entry":[]}'), NOW);
+    await fx.addAccount('a1', 30, NOW);
+    await fx.addAccount('a2', 30, NOW);
+    await fx.addCampaign('a1', 'c1', NOW);
+    await fx.addCampaign('a2', 'c2', NOW);
+    const rowsToAdd = Array.from({ length: 3000 }, (_, i) => ({
+      key: `k${i}`, to: `+9198765${40000 + i}`, params: { 1: `P${i}` }, headerMedia: null,
+    }));
+    expect(await fx.store.addMessages('c1', 'a1', rowsToAdd, ['running'], NOW)).toEqual(rowsToAdd.map(() => 'inserted'));
+    await fx.addRow('a2', 'c2', '+919876599999', 'OTHER', NOW);
+    await fx.saveWebhook('a1', '{"entry":[]}', NOW);
 
-    const snapshot = fx.privacy.openSnapshot('a1');
+    const snapshot = await fx.privacy.openSnapshot('a1');
     if (!snapshot) throw new Error('no snapshot');
     expect(snapshot.account).toMatchObject({ id: 'a1', name: 'Account a1', retentionDays: 30 });
-    expect([...snapshot.campaigns()].map((c) => c.id)).toEqual(['c1']);
-    const rows = snapshot.messages()[Symbol.iterator]();
-    const firstTen = Array.from({ length: 10 }, () => rows.next().value as ExportedMessage);
+    expect((await all(snapshot.campaigns())).map((c) => c.id)).toEqual(['c1']);
+    const rows = snapshot.messages()[Symbol.asyncIterator]();
+    const firstTen: ExportedMessage[] = [];
+    for (let i = 0; i < 10; i++) firstTen.push((await rows.next()).value as ExportedMessage);
     expect(firstTen[0]).toMatchObject({ campaignId: 'c1', params: { 1: expect.any(String) }, status: 'queued' });
 
     // Mid-stream, the service's own connection writes as usual.
-    fx.addRow('a1', 'c1', '+919876549999', 'WRITTEN-DURING-EXPORT', NOW + 1);
-    fx.store.addSuppression('a1', '+919876540001', 'api', NOW + 1);
-    fx.store.markSending([1], NOW + 1);
+    await fx.addRow('a1', 'c1', '+919876549999', 'WRITTEN-DURING-EXPORT', NOW + 1);
+    await fx.store.addSuppression('a1', '+919876540001', 'api', NOW + 1);
+    // Row 1000 (key k999) comes last in key order: its send is after the snapshot, so the export shows it queued.
+    await fx.send(1000, NOW + 1);
 
     let rest = 0;
-    for (let next = rows.next(); !next.done; next = rows.next()) {
+    for (let next = await rows.next(); !next.done; next = await rows.next()) {
       rest++;
       expect((next.value as ExportedMessage).params).not.toEqual({ 1: 'WRITTEN-DURING-EXPORT' });
+      expect((next.value as ExportedMessage).status).toBe('queued');
     }
     expect(10 + rest).toBe(3000);
-    expect([...snapshot.suppressions()]).toEqual([]);
-    expect([...snapshot.pendingWebhooks()]).toEqual([{ receivedAt: NOW, body: '{"entry":[]}' }]);
-    snapshot.close();
-    snapshot.close();
-    expect(fx.privacy.flushDeleted()).toBe(true);
+    expect(await all(snapshot.suppressions())).toEqual([]);
+    expect(await all(snapshot.pendingWebhooks())).toEqual([{ receivedAt: NOW, body: '{"entry":[]}' }]);
+    await snapshot.close();
+    await snapshot.close();
+    // The reader is gone: a flush empties the log.
+    await fx.privacy.flushDeleted();
+    expect(fx.walBytes()).toBe(0);
 
-    expect(fx.privacy.openSnapshot('nobody')).toBeNull();
+    expect(await fx.privacy.openSnapshot('nobody')).toBeNull();
   });
 
-  it('close ends iterations left half-way, so the read connection can close', () => {
+  it('close ends iterations left half-way, so the read connection can close', async () => {
     fx = openStoreFixture();
-    fx.addAccount('a1', 30, NOW);
-    fx.addCampaign('a1', 'c1', NOW);
-    for (let i = 0; i < 5; i++) fx.addRow('a1', 'c1', `+9198765${40000 + i}`, `P${i}`, NOW);
-    const snapshot = fx.privacy.openSnapshot('a1');
-    const rows = snapshot?.messages()[Symbol.iterator]();
-    rows?.next();
-    expect(() => snapshot?.close()).not.toThrow();
+    await fx.addAccount('a1', 30, NOW);
+    await fx.addCampaign('a1', 'c1', NOW);
+    for (let i = 0; i < 5; i++) await fx.addRow('a1', 'c1', `+9198765${40000 + i}`, `P${i}`, NOW);
+    const snapshot = await fx.privacy.openSnapshot('a1');
+    if (!snapshot) throw new Error('no snapshot');
+    const rows = snapshot.messages()[Symbol.asyncIterator]();
+    await rows.next();
+    // Never started: closing must not open its statement either.
+    const campaigns = snapshot.campaigns()[Symbol.asyncIterator]();
+    // Called twice at once: both wait for the one closing.
+    await Promise.all([snapshot.close(), snapshot.close()]);
+    expect((await rows.next()).done).toBe(true);
+    expect((await campaigns.next()).done).toBe(true);
     // The reader's snapshot is released: a checkpoint can empty the log.
-    expect(fx.privacy.flushDeleted()).toBe(true);
+    await fx.privacy.flushDeleted();
+    expect(fx.walBytes()).toBe(0);
   });
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey } from '../../../service/adapters/crypto/api-keys';
+import { SqliteStore } from '../../../service/adapters/sqlite/sqlite-store';
 import { loadConfig } from '../../../service/config';
 import { startService, type ServiceRuntime } from '../../../service/service-runtime';
 import { QUOTING_REPLY } from '../../../service/simulator/outcome-rules';
@@ -18,6 +19,11 @@ let dataDir: string;
 let runtime: ServiceRuntime;
 
 const api = () => request(runtime.url);
+/** The runtime's SQLite connection, for reading sealed columns and checkpointing before a look at the files. */
+function sqlite(): SqliteStore['db'] {
+  if (!(runtime.store instanceof SqliteStore)) throw new Error('these checks read the SQLite files');
+  return runtime.store.db;
+}
 const auth = (key: string) => ({ Authorization: `Bearer ${key}` });
 
 function params(tag: string): Record<string, string> {
@@ -82,7 +88,7 @@ afterAll(async () => {
 
 describe('GET /v1/account', () => {
   it('shows the retention period', async () => {
-    const { apiKey } = runtime.createAccount({ name: 'Retention shown', isSandbox: true, retentionDays: 45 });
+    const { apiKey } = await runtime.createAccount({ name: 'Retention shown', isSandbox: true, retentionDays: 45 });
     const res = await api().get('/v1/account').set(auth(apiKey));
     expect(res.body.retentionDays).toBe(45);
   });
@@ -98,7 +104,7 @@ describe('GET /v1/account/export and DELETE /v1/contacts/:to', () => {
   const quiet = '+919876540006';
 
   beforeAll(async () => {
-    const created = runtime.createAccount({ name: 'Contact Co', isSandbox: true, defaultCountry: 'IN' });
+    const created = await runtime.createAccount({ name: 'Contact Co', isSandbox: true, defaultCountry: 'IN' });
     key = created.apiKey;
     accountId = created.account.id;
     campaignId = await runCampaign(key, 'Contacts', [
@@ -131,8 +137,8 @@ describe('GET /v1/account/export and DELETE /v1/contacts/:to', () => {
     expect(doc.suppressions).toEqual([{ to: optedOut, source: expect.any(String), createdAt: expect.any(String) }]);
     expect(doc.pendingWebhooks).toEqual(expect.any(Array));
 
-    const secrets = runtime.store.getAccountSecrets(accountId);
-    const sealed = runtime.store.db.prepare('SELECT access_token_enc, app_secret_enc, verify_token_enc, api_key_hash FROM accounts WHERE id = ?')
+    const secrets = await runtime.store.getAccountSecrets(accountId);
+    const sealed = sqlite().prepare('SELECT access_token_enc, app_secret_enc, verify_token_enc, api_key_hash FROM accounts WHERE id = ?')
       .get(accountId) as Record<string, string>;
     for (const secret of [secrets?.accessToken, secrets?.appSecret, secrets?.verifyToken, key, ...Object.values(sealed)]) {
       expect(secret).toBeTruthy();
@@ -182,7 +188,7 @@ describe('GET /v1/account/export and DELETE /v1/contacts/:to', () => {
   });
 
   it("does not touch another account's contact with the same number", async () => {
-    const other = runtime.createAccount({ name: 'Other Co', isSandbox: true });
+    const other = await runtime.createAccount({ name: 'Other Co', isSandbox: true });
     const otherCampaign = await runCampaign(other.apiKey, 'Other', [{ key: 'o-6', to: quiet, params: params('O6') }],
       (items) => items.length === 1);
     const res = await api().delete(`/v1/contacts/${encodeURIComponent(quiet)}`).set(auth(key));
@@ -193,16 +199,14 @@ describe('GET /v1/account/export and DELETE /v1/contacts/:to', () => {
 
 describe('GET /v1/account/export of a large account', () => {
   it('streams to a slow reader while the service goes on answering', async () => {
-    const big = runtime.createAccount({ name: 'Big Co', isSandbox: true });
+    const big = await runtime.createAccount({ name: 'Big Co', isSandbox: true });
     const created = await api().post('/v1/campaigns').set(auth(big.apiKey)).send({ name: 'Big', template: TEMPLATE });
     const campaignId = created.body.id as string;
     const rowCount = 40_000;
-    runtime.store.transaction(() => {
-      for (let i = 0; i < rowCount; i++) {
-        runtime.store.insertMessage(campaignId, big.account.id,
-          { key: `b${i}`, to: `+9198770${String(i).padStart(5, '0')}`, params: params(`Big${i}`), headerMedia: null, status: 'queued' }, Date.now());
-      }
-    });
+    const rows = Array.from({ length: rowCount }, (_, i) => (
+      { key: `b${i}`, to: `+9198770${String(i).padStart(5, '0')}`, params: params(`Big${i}`), headerMedia: null }));
+    const inserted = await runtime.store.addMessages(campaignId, big.account.id, rows, ['draft'], Date.now());
+    expect(inserted?.every((r) => r === 'inserted')).toBe(true);
 
     const response = await new Promise<IncomingMessage>((resolve, reject) => {
       httpGet(`${runtime.url}/v1/account/export`, { headers: auth(big.apiKey) }, resolve).on('error', reject);
@@ -231,8 +235,8 @@ describe('GET /v1/account/export of a large account', () => {
 
 describe('DELETE /v1/account', () => {
   it('stops a running campaign and leaves nothing of the account in the database files', async () => {
-    const acme = runtime.createAccount({ name: 'Acme Erasure Ltd', isSandbox: true, defaultCountry: 'IN', messagesPerSecond: 5 });
-    const keeper = runtime.createAccount({ name: 'Keeper Intact Ltd', isSandbox: true, defaultCountry: 'IN' });
+    const acme = await runtime.createAccount({ name: 'Acme Erasure Ltd', isSandbox: true, defaultCountry: 'IN', messagesPerSecond: 5 });
+    const keeper = await runtime.createAccount({ name: 'Keeper Intact Ltd', isSandbox: true, defaultCountry: 'IN' });
     const acmeNumbers = [3, 7, 8, 6].map((i) => `+9198764${40000 + i}`);
     const finished = await runCampaign(acme.apiKey, 'AcmeSpringSale',
       acmeNumbers.map((to, i) => ({ key: `acme-row-${i}`, to, params: params(`Acme${i}`) })),
@@ -243,8 +247,8 @@ describe('DELETE /v1/account', () => {
       Array.from({ length: 200 }, (_, i) => ({ key: `acme-run-${i}`, to: `+9198766${String(10_000 + i)}`, params: params(`Run${i}`) })));
     await waitFor(async () => ((await messagesOf(acme.apiKey, running)).some((i) => i.status !== 'queued') ? true : undefined));
 
-    const acmeRow = runtime.store.db.prepare('SELECT * FROM accounts WHERE id = ?').get(acme.account.id) as Record<string, string>;
-    const secrets = runtime.store.getAccountSecrets(acme.account.id);
+    const acmeRow = sqlite().prepare('SELECT * FROM accounts WHERE id = ?').get(acme.account.id) as Record<string, string>;
+    const secrets = await runtime.store.getAccountSecrets(acme.account.id);
     const wamids = (await messagesOf(acme.apiKey, finished)).map((i) => i.wamid).filter((w): w is string => w !== null);
     expect(wamids).toHaveLength(4);
     const traces = [
@@ -258,7 +262,7 @@ describe('DELETE /v1/account', () => {
     ] as string[];
     expect(traces.every(Boolean)).toBe(true);
     // Before: the database holds them (so the check below can see them at all).
-    runtime.store.db.pragma('wal_checkpoint(TRUNCATE)');
+    sqlite().pragma('wal_checkpoint(TRUNCATE)');
     const before = rawFiles();
     expect(traces.filter((t) => !before.has(t) && t !== acme.apiKey && t !== secrets?.accessToken
       && t !== secrets?.appSecret && t !== secrets?.verifyToken)).toEqual([]);
@@ -285,7 +289,7 @@ describe('DELETE /v1/account', () => {
 
     // Nothing of the account comes back once the dust settles (webhooks in flight, the engine's scan).
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    runtime.store.db.pragma('wal_checkpoint(TRUNCATE)');
+    sqlite().pragma('wal_checkpoint(TRUNCATE)');
     expect(traces.filter((t) => rawFiles().has(t))).toEqual([]);
   });
 });

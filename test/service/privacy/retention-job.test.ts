@@ -29,29 +29,28 @@ beforeEach(() => {
   t0 = clock.now();
 });
 
-afterEach(() => {
-  fx.close();
+afterEach(async () => {
+  await fx.close();
 });
 
 describe('RetentionJob', () => {
   it('purges content whose last activity is older than the retention period and keeps everything newer', async () => {
-    fx.addAccount('a', 30, t0);
-    fx.addCampaign('a', 'c1', t0);
-    const delivered = fx.addRow('a', 'c1', '+919876541101', 'OLD-DELIVERED', t0);
-    const replied = fx.addRow('a', 'c1', '+919876541102', 'OLD-BUT-REPLIED', t0);
-    const failed = fx.addRow('a', 'c1', '+919876541103', 'OLD-FAILED', t0);
-    const stillQueued = fx.addRow('a', 'c1', '+919876541104', 'STILL-QUEUED', t0);
-    fx.send(delivered, t0);
-    fx.store.applyDeliveryStatus(delivered, 'delivered', null, null, t0 + HOUR_MS);
-    fx.send(replied, t0);
-    fx.store.markSending([failed], t0);
-    fx.store.recordSendOutcomes([{ id: failed, kind: 'failed', error: { code: '131026', message: 'Undeliverable' } }], t0);
-    fx.store.setReply(replied, 'REPLY-TWENTY-DAYS-LATER', t0 + 20 * DAY_MS, t0 + 20 * DAY_MS);
-    fx.store.addSuppression('a', '+919876541109', 'keyword', t0);
-    fx.addCampaign('a', 'c2', t0 + 25 * DAY_MS);
-    const recent = fx.addRow('a', 'c2', '+919876541105', 'RECENT', t0 + 25 * DAY_MS);
-    fx.send(recent, t0 + 25 * DAY_MS);
-    const countsBefore = [fx.store.countByStatus('c1'), fx.store.countByStatus('c2')];
+    await fx.addAccount('a', 30, t0);
+    await fx.addCampaign('a', 'c1', t0);
+    const delivered = await fx.addRow('a', 'c1', '+919876541101', 'OLD-DELIVERED', t0);
+    const replied = await fx.addRow('a', 'c1', '+919876541102', 'OLD-BUT-REPLIED', t0);
+    const failed = await fx.addRow('a', 'c1', '+919876541103', 'OLD-FAILED', t0);
+    const stillQueued = await fx.addRow('a', 'c1', '+919876541104', 'STILL-QUEUED', t0);
+    await fx.send(delivered, t0);
+    await fx.setStatus(delivered, 'delivered', t0 + HOUR_MS);
+    await fx.send(replied, t0);
+    await fx.send(failed, t0, { code: '131026', message: 'Undeliverable' });
+    await fx.reply(replied, 'REPLY-TWENTY-DAYS-LATER', t0 + 20 * DAY_MS, t0 + 20 * DAY_MS);
+    await fx.store.addSuppression('a', '+919876541109', 'keyword', t0);
+    await fx.addCampaign('a', 'c2', t0 + 25 * DAY_MS);
+    const recent = await fx.addRow('a', 'c2', '+919876541105', 'RECENT', t0 + 25 * DAY_MS);
+    await fx.send(recent, t0 + 25 * DAY_MS);
+    const countsBefore = [await fx.store.countByStatus('c1'), await fx.store.countByStatus('c2')];
 
     const job = newJob();
     await clock.advance(31 * DAY_MS);
@@ -76,17 +75,17 @@ describe('RetentionJob', () => {
     expect(content(stillQueued).params).toBe('{"1":"STILL-QUEUED"}');
     expect(fx.rawFiles()).not.toContain('REPLY-TWENTY-DAYS-LATER');
 
-    expect([fx.store.countByStatus('c1'), fx.store.countByStatus('c2')]).toEqual(countsBefore);
-    expect(fx.store.listSuppressions('a')).toEqual([{ to: '+919876541109', source: 'keyword', createdAt: t0 }]);
-    expect(fx.store.isSuppressed('a', '+919876541109')).toBe(true);
+    expect([await fx.store.countByStatus('c1'), await fx.store.countByStatus('c2')]).toEqual(countsBefore);
+    expect(await fx.store.listSuppressions('a')).toEqual([{ to: '+919876541109', source: 'keyword', createdAt: t0 }]);
+    expect(await fx.isSuppressed('a', '+919876541109')).toBe(true);
   });
 
   it('walks a row again once it changes, so a row sent long after it was queued ages from its send', async () => {
-    fx.addAccount('a', 30, t0);
-    fx.addCampaign('a', 'c1', t0);
-    const early = fx.addRow('a', 'c1', '+919876541101', 'EARLY', t0);
-    const late = fx.addRow('a', 'c1', '+919876541102', 'SENT-LATE', t0);
-    fx.send(early, t0);
+    await fx.addAccount('a', 30, t0);
+    await fx.addCampaign('a', 'c1', t0);
+    const early = await fx.addRow('a', 'c1', '+919876541101', 'EARLY', t0);
+    const late = await fx.addRow('a', 'c1', '+919876541102', 'SENT-LATE', t0);
+    await fx.send(early, t0);
     const job = newJob();
 
     await clock.advance(31 * DAY_MS);
@@ -94,7 +93,7 @@ describe('RetentionJob', () => {
     expect(content(early).params).toBeNull();
     expect(content(late).params).toBe('{"1":"SENT-LATE"}');
 
-    fx.send(late, clock.now());
+    await fx.send(late, clock.now());
     await clock.advance(29 * DAY_MS);
     await job.runOnce();
     expect(content(late).params).toBe('{"1":"SENT-LATE"}');
@@ -104,15 +103,15 @@ describe('RetentionJob', () => {
   });
 
   it('uses each account\'s own retention period', async () => {
-    fx.addAccount('short', 7, t0);
-    fx.addAccount('long', 30, t0);
-    fx.addCampaign('short', 'cs', t0);
-    fx.addCampaign('long', 'cl', t0);
-    const short = fx.addRow('short', 'cs', '+919876541101', 'SHORT', t0);
-    const long = fx.addRow('long', 'cl', '+919876541101', 'LONG', t0);
-    fx.send(short, t0);
-    fx.send(long, t0);
-    fx.privacy.setRetentionDays('long', 10);
+    await fx.addAccount('short', 7, t0);
+    await fx.addAccount('long', 30, t0);
+    await fx.addCampaign('short', 'cs', t0);
+    await fx.addCampaign('long', 'cl', t0);
+    const short = await fx.addRow('short', 'cs', '+919876541101', 'SHORT', t0);
+    const long = await fx.addRow('long', 'cl', '+919876541101', 'LONG', t0);
+    await fx.send(short, t0);
+    await fx.send(long, t0);
+    expect(await fx.store.setRetentionDays('long', 10)).toBe(true);
 
     const job = newJob();
     await clock.advance(8 * DAY_MS);
@@ -125,10 +124,11 @@ describe('RetentionJob', () => {
   });
 
   it('runs once at start and then every interval, in steps that let the event loop turn', async () => {
-    fx.addAccount('a', 1, t0);
-    fx.addCampaign('a', 'c1', t0);
-    const ids = Array.from({ length: 25 }, (_, i) => fx.addRow('a', 'c1', `+9198765411${String(i).padStart(2, '0')}`, `P${i}`, t0));
-    for (const id of ids) fx.send(id, t0);
+    await fx.addAccount('a', 1, t0);
+    await fx.addCampaign('a', 'c1', t0);
+    const ids: number[] = [];
+    for (let i = 0; i < 25; i++) ids.push(await fx.addRow('a', 'c1', `+9198765411${String(i).padStart(2, '0')}`, `P${i}`, t0));
+    for (const id of ids) await fx.send(id, t0);
     await clock.advance(2 * DAY_MS);
 
     const job = newJob({ intervalMs: HOUR_MS, batchRows: 4 });
@@ -137,8 +137,8 @@ describe('RetentionJob', () => {
     expect(ids.every((id) => content(id).params === null)).toBe(true);
 
     // A row sent now ages out at the first hourly pass more than a day later.
-    const later = fx.addRow('a', 'c1', '+919876541199', 'LATER', clock.now());
-    fx.send(later, clock.now());
+    const later = await fx.addRow('a', 'c1', '+919876541199', 'LATER', clock.now());
+    await fx.send(later, clock.now());
     await clock.advance(DAY_MS);
     expect(content(later).params).toBe('{"1":"LATER"}');
     await clock.advance(HOUR_MS);
@@ -149,14 +149,14 @@ describe('RetentionJob', () => {
   });
 
   it('drops stored webhook bodies that never applied once older than the retention period, or whose account is gone', async () => {
-    fx.addAccount('a', 30, t0);
-    fx.store.saveWebhook('a', Buffer.from('{"stuck":"OLD-WEBHOOK"}'), t0);
-    fx.store.saveWebhook('a', Buffer.from('{"fresh":true}'), t0 + 10 * DAY_MS);
-    fx.store.saveWebhook('erased', Buffer.from('{"orphan":"ORPHAN-WEBHOOK"}'), t0 + 30 * DAY_MS);
+    await fx.addAccount('a', 30, t0);
+    await fx.saveWebhook('a', '{"stuck":"OLD-WEBHOOK"}', t0);
+    await fx.saveWebhook('a', '{"fresh":true}', t0 + 10 * DAY_MS);
+    await fx.saveWebhook('erased', '{"orphan":"ORPHAN-WEBHOOK"}', t0 + 30 * DAY_MS);
     const job = newJob();
     await clock.advance(31 * DAY_MS);
     expect((await job.runOnce()).deletedWebhooks).toBe(2);
-    expect(fx.store.listPendingWebhooks(10).map((w) => w.body.toString())).toEqual(['{"fresh":true}']);
+    expect((await fx.store.claimPendingWebhooks(10, 1000)).map((w) => w.body.toString())).toEqual(['{"fresh":true}']);
     expect(fx.rawFiles()).not.toContain('OLD-WEBHOOK');
     expect(fx.rawFiles()).not.toContain('ORPHAN-WEBHOOK');
   });
