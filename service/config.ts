@@ -19,6 +19,12 @@ const schema = z.object({
   GOOGLE_APPLICATION_CREDENTIALS: z.string().optional(),
   /** Sheets API base URL (tests point it at a local fake). */
   SHEETS_API_URL: z.string().url().optional(),
+  /** postgres://user:pass@host:port/db: all state in PostgreSQL, shared by several instances; unset: SQLite in DATA_DIR. */
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'a postgres:// URL').optional(),
+  /** PostgreSQL connections of this instance (instances × this must stay under the server's max_connections). */
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(100).default(10),
+  /** A dead instance's senders are taken over within about this long (its lease must expire first). */
+  LEASE_TTL_MS: z.coerce.number().int().min(3000).max(120_000).default(10_000),
 });
 
 export type Config = z.infer<typeof schema> & { publicUrl: string };

@@ -13,7 +13,9 @@ async function main(): Promise<void> {
   }
   const runtime = await startService(config);
   console.log(JSON.stringify({ listening: runtime.url, publicUrl: config.publicUrl, dataDir: config.DATA_DIR }));
-  if ((await runtime.store.listAccounts()).length === 0) {
+  // Instances starting together on an empty database: only the one that takes this lease makes the sandbox account.
+  const isFirst = await runtime.store.acquireJobLease('first-start', `${process.pid}:${runtime.url}`, 60_000);
+  if (isFirst && (await runtime.store.listAccounts()).length === 0) {
     const { account, apiKey, webhookUrl } = await runtime.createAccount({ name: 'Sandbox', isSandbox: true });
     console.log(JSON.stringify({ accountId: account.id, apiKey, webhookUrl, sandbox: true }));
     console.error('A sandbox account was created: keep the apiKey above, it is shown only once.');

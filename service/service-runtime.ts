@@ -1,6 +1,7 @@
 // Wires config → adapters → domain → HTTP into one running service. main.ts runs it as a process; tests run it in
 // process. The only file besides account-cli.ts that knows which adapters are in use.
 import { randomBytes, randomInt } from 'node:crypto';
+import { hostname } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { createAccount, type NewAccountInput } from './accounts/account-registry
 import { generateApiKey, hashApiKey, randomToken } from './adapters/crypto/api-keys';
 import { SecretBox } from './adapters/crypto/secret-box';
 import { createSheetWriterFromCredentials } from './adapters/google-sheets/service-account';
+import { PostgresStore } from './adapters/postgres/postgres-store';
 import { SqliteStore } from './adapters/sqlite/sqlite-store';
 import { acquireProcessLock, ensureDataDir, loadOrCreateSecretKey } from './adapters/system/data-dir';
 import { createLogger } from './adapters/system/pino-logger';
@@ -63,11 +65,22 @@ export function randomDigits(count: number): string {
   return digits;
 }
 
-/** Opens the store on DATA_DIR, with secrets sealed under SECRET_KEY (generated on first start). */
-export async function openStore(config: Config): Promise<ServiceStore> {
+/**
+ * Opens PostgreSQL when DATABASE_URL is set, else SQLite in DATA_DIR; secrets are sealed under SECRET_KEY (generated
+ * into DATA_DIR on first start when unset: several instances must all be given the same SECRET_KEY).
+ */
+export async function openStore(config: Config, logger?: Logger): Promise<ServiceStore> {
   ensureDataDir(config.DATA_DIR);
   const secretKey = loadOrCreateSecretKey(config.DATA_DIR, config.SECRET_KEY, SecretBox.generateKey);
+  if (config.DATABASE_URL) {
+    return PostgresStore.open(config.DATABASE_URL, new SecretBox(secretKey), { poolSize: config.DATABASE_POOL_SIZE, logger });
+  }
   return new SqliteStore(join(config.DATA_DIR, 'campaigns.db'), new SecretBox(secretKey));
+}
+
+/** This process's name in leases: unique across instances and restarts. */
+function instanceId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 }
 
 export function accountFactory(store: ServiceStore, clock: Clock) {
@@ -83,8 +96,15 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   const clock = options.clock ?? new SystemClock();
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
   ensureDataDir(config.DATA_DIR);
-  const releaseLock = options.isLockFree ? () => {} : acquireProcessLock(config.DATA_DIR);
-  const store = await openStore(config);
+  // SQLite: one process per data directory. PostgreSQL: any number of instances; leases decide who sends.
+  const releaseLock = options.isLockFree || config.DATABASE_URL ? () => {} : acquireProcessLock(config.DATA_DIR);
+  let store: ServiceStore;
+  try {
+    store = await openStore(config, logger);
+  } catch (error) {
+    releaseLock();
+    throw error;
+  }
 
   let internalUrl = `http://127.0.0.1:${config.PORT}`;
   const sandboxNumberOf = async (account: Account | null): Promise<NumberConfig | undefined> => {
@@ -99,7 +119,15 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   const endpoint = new GraphEndpoint(config.GRAPH_API_URL, config.GRAPH_API_VERSION, `${internalUrl}/sandbox/graph`);
   const messenger = new CloudApiMessenger({ endpoint, timeoutMs: config.SEND_TIMEOUT_MS });
   const templates = new CloudTemplateCatalog(endpoint, () => clock.now());
-  const engine = new CampaignEngine(store, messenger, clock, logger, { reconcileAfterMs: config.RECONCILE_AFTER_MS });
+  const engineOptions = {
+    reconcileAfterMs: config.RECONCILE_AFTER_MS,
+    instanceId: instanceId(),
+    leaseTtlMs: config.LEASE_TTL_MS,
+    leaseRenewMs: Math.max(1000, Math.floor(config.LEASE_TTL_MS / 5)),
+    // A successor starts only after expiry: stopping 2 s before it leaves the Cloud API a quiet second or more.
+    leaseLaunchMarginMs: Math.max(2000, Math.floor(config.LEASE_TTL_MS / 5)),
+  };
+  const engine = new CampaignEngine(store, messenger, clock, logger, engineOptions);
   const campaigns = new CampaignService(store, templates, engine, messenger, clock, newId);
   const webhooks = new WebhookProcessor(store, engine, clock, logger);
 
@@ -114,7 +142,10 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   const sheetWriter = createSheetWriterFromCredentials(config.GOOGLE_APPLICATION_CREDENTIALS,
     config.SHEETS_API_URL ? { rootUrl: config.SHEETS_API_URL } : {});
   const sheetSync = sheetWriter
-    ? new SheetSync({ store, writer: sheetWriter, clock, onError: (error) => logger.error({ error: String(error) }, 'sheet write-back') })
+    ? new SheetSync({
+      store, writer: sheetWriter, clock, onError: (error) => logger.error({ error: String(error) }, 'sheet write-back'),
+      isLeader: () => store.acquireJobLease('sheet-write-back', engineOptions.instanceId, 30_000),
+    })
     : null;
 
   const privacy = store.privacy;
@@ -154,7 +185,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   endpoint.setSandboxUrl(`${internalUrl}/sandbox/graph`);
 
   engine.start();
-  webhooks.requestDrain();
+  webhooks.start();
   sheetSync?.start();
   retention.start();
   const makeAccount = accountFactory(store, clock);

@@ -45,6 +45,12 @@ export interface SheetSyncOptions {
    */
   pollIntervalMs?: number;
   /**
+   * Asked before each pass: with several instances only the one holding the write-back lease writes to Google, so
+   * the same changes are not written twice and the instances' writes do not add up against the per-user quota.
+   * @default always true (one instance)
+   */
+  isLeader?: () => Promise<boolean>;
+  /**
    * First wait after a `retry` outcome; it doubles on each further `retry` of the same tab, and a longer
    * `retryAfterMs` from Google wins.
    * @default 2000
@@ -134,6 +140,7 @@ export class SheetSync {
   private readonly minIntervalMs: number;
   private readonly pageSize: number;
   private readonly pollIntervalMs: number;
+  private readonly isLeader: () => Promise<boolean>;
   private readonly backoffBaseMs: number;
   private readonly maxBackoffMs: number;
   private readonly blockedRetryMs: number;
@@ -165,6 +172,7 @@ export class SheetSync {
     this.minIntervalMs = positive('minIntervalMs', options.minIntervalMs ?? 2000);
     this.pageSize = positive('pageSize', options.pageSize ?? 5000);
     this.pollIntervalMs = positive('pollIntervalMs', options.pollIntervalMs ?? 5000);
+    this.isLeader = options.isLeader ?? (async () => true);
     this.backoffBaseMs = positive('backoffBaseMs', options.backoffBaseMs ?? 2000);
     this.maxBackoffMs = positive('maxBackoffMs', options.maxBackoffMs ?? 300_000);
     this.blockedRetryMs = positive('blockedRetryMs', options.blockedRetryMs ?? 600_000);
@@ -293,6 +301,7 @@ export class SheetSync {
     const listedAfter = this.writesSettled;
     let campaigns: SheetCampaign[];
     try {
+      if (!(await this.isLeader())) return nextWakeAt;
       campaigns = await this.store.listSheetCampaignsWithChanges(this.maxCampaignsPerPass);
     } catch (error) {
       this.report(error);

@@ -18,6 +18,8 @@ const DRAIN_BATCH = 200;
 const DRAIN_SLICE_BYTES = 128 * 1024;
 /** A claimed body not applied within this (its applier died) is handed out again. */
 const CLAIM_MS = 60_000;
+/** How often the inbox is looked at besides after each POST. */
+const SWEEP_MS = 5_000;
 
 export type ReceiveResult = 'accepted' | 'unknown_account' | 'bad_signature';
 
@@ -30,6 +32,7 @@ export class WebhookProcessor {
   private readonly failedIds = new Set<number>();
   /** Bodies kept and not yet handed to a drain: the next slice is read only when there is something to read. */
   private drainsRunning: Promise<void> | null = null;
+  private cancelSweep: (() => void) | null = null;
 
   constructor(
     private readonly store: AccountStore & WebhookInbox,
@@ -104,9 +107,25 @@ export class WebhookProcessor {
     await this.engine.rowsSettled(applied.touchedCampaignIds);
   }
 
+  /**
+   * Drains now and then every `sweepMs`: bodies kept by an instance that died before applying them (their claim
+   * runs out) are applied by whichever instance sweeps next.
+   */
+  start(sweepMs = SWEEP_MS): void {
+    this.requestDrain();
+    const sweep = (): void => {
+      this.cancelSweep = this.clock.setTimer(sweepMs, () => {
+        this.requestDrain();
+        if (!this.isStopped) sweep();
+      });
+    };
+    sweep();
+  }
+
   /** Shutdown: no more drains through the group commit; what is stored stays for `drainOnce` or the next start. */
   async stop(): Promise<void> {
     this.isStopped = true;
+    this.cancelSweep?.();
     await this.drainsRunning;
   }
 
