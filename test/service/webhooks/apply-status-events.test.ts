@@ -1,184 +1,202 @@
-// applyStatusEvents against an in-memory SQLite store: statuses only move forward, duplicates and late arrivals
-// change nothing, rows are found by callback data then by wamid, and lost sends (`unknown`) are settled.
+// Status webhooks end to end at the store: statusChangesFor turns Meta's events into forward-only changes, and an
+// apply_webhook write (after its save_webhook) applies them. Statuses only move forward, duplicates and late
+// arrivals change nothing, rows are found by callback data then by wamid, and lost sends (`unknown`) are settled.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../../service/adapters/sqlite/sqlite-store';
-import type { Account, Campaign } from '../../../service/campaigns/ports';
+import type { MessageView, SenderFence, WebhookApplied } from '../../../service/campaigns/ports';
 import { callbackDataFor } from '../../../service/campaigns/sender-pipeline';
-import type { TemplateDefinition } from '../../../service/campaigns/template';
-import { applyStatusEvents, parseCallbackData } from '../../../service/webhooks/apply-status-events';
+import { parseCallbackData, statusChangesFor } from '../../../service/webhooks/apply-status-events';
 import type { StatusEvent } from '../../../service/webhooks/meta-events';
-
-const NOW = Date.UTC(2025, 0, 1);
-const TEMPLATE: TemplateDefinition = {
-  name: 'hello', language: 'en_US', category: 'MARKETING', status: 'APPROVED', parameterFormat: 'positional',
-  headerFormat: 'none', headerText: null, bodyText: 'Hi.', footerText: null, buttons: [], parameters: [],
-};
+import {
+  NOW, addRows, applyEffects, feedOf, newAccount, newCampaign, newRow, plainCipher, statusEvent, takeLease, writeOne,
+} from '../store-contract/store-contract';
 
 let store: SqliteStore;
+const fences = new Map<string, SenderFence>();
 
-function addAccount(id: string): void {
-  const account: Account = {
-    id, name: id, isSandbox: true, phoneNumberId: `p-${id}`, wabaId: `w-${id}`, messagesPerSecond: 80, dailyLimit: null,
-    defaultCountry: null, retentionDays: 30, optOutWords: [], createdAt: NOW,
-  };
-  store.insertAccount({ account, secrets: { accessToken: 't', appSecret: 's', verifyToken: 'v' }, apiKeyHash: `h-${id}` });
-}
-
-function addCampaign(accountId: string, id: string): void {
-  const campaign: Campaign = {
-    id, accountId, name: id, template: { name: 'hello', language: 'en_US' }, templateDefinition: TEMPLATE, sendAt: null,
-    defaultCountry: null, sheet: null, state: 'running', stateReason: null, createdAt: NOW, startedAt: NOW, finishedAt: null,
-  };
-  store.insertCampaign(campaign);
-}
-
-/** Inserts a row and moves it to `sending` (and to `sent` with `wamid` when given); returns its id. */
-function addRow(accountId: string, campaignId: string, to: string, wamid: string | null): number {
-  store.insertMessage(campaignId, accountId, { key: to, to, params: {}, headerMedia: null, status: 'queued' }, NOW);
-  const [row] = store.loadQueued(campaignId, 0, 1000).filter((m) => m.to === to);
-  const id = (row as { id: number }).id;
-  store.markSending([id], NOW);
-  if (wamid) store.recordSendOutcomes([{ id, kind: 'sent', wamid }], NOW);
+/** Adds a row and moves it to `sending` (and to `sent` with `wamid` when given); returns its id. */
+async function addRow(accountId: string, campaignId: string, to: string, wamid: string | null): Promise<number> {
+  const id = (await addRows(store, accountId, campaignId, [newRow(to)])).get(to) as number;
+  const fence = fences.get(accountId) as SenderFence;
+  expect(await writeOne(store, { kind: 'claim', fence, ids: [id], nowMs: NOW })).toEqual([id]);
+  if (wamid) await writeOne(store, { kind: 'outcomes', fence, outcomes: [{ id, kind: 'sent', wamid }], nowMs: NOW });
   return id;
 }
 
-function status(wamid: string, value: string, callbackData: string | null = null, errorCode?: string): StatusEvent {
-  return {
-    kind: 'status', phoneNumberId: 'p-a1', wamid, status: value, timestampMs: NOW, recipientId: null, callbackData,
-    error: errorCode ? { code: errorCode, message: `Failed with ${errorCode}.` } : null,
-  };
+/** A status event of account a1's number; `callback` names the row it was sent as. */
+function status(wamid: string, value: string, callback: { campaignId: string; id: number } | null = null, errorCode?: string): StatusEvent {
+  return { ...statusEvent(wamid, value, callback, errorCode), phoneNumberId: 'p-a1' };
 }
 
-function row(accountId: string, id: number) {
-  return store.findMessageById(accountId, id);
+/** What the webhook processor does with a body's status events: statusChangesFor, then one apply_webhook. */
+async function apply(accountId: string, events: StatusEvent[], nowMs: number): Promise<WebhookApplied & { untracked: number }> {
+  const { changes, ignored } = statusChangesFor(events);
+  return { ...(await applyEffects(store, accountId, { statuses: changes }, nowMs)), untracked: ignored };
 }
 
-beforeEach(() => {
-  store = new SqliteStore(':memory:', { encrypt: (s) => s, decrypt: (s) => s });
-  addAccount('a1');
-  addAccount('a2');
-  addCampaign('a1', 'c1');
-  addCampaign('a2', 'c2');
+/** The row of number `to` in the campaign, as the changes feed shows it. */
+async function row(campaignId: string, to: string): Promise<MessageView | undefined> {
+  return (await feedOf(store, campaignId)).find((view) => view.to === to);
+}
+
+beforeEach(async () => {
+  store = new SqliteStore(':memory:', plainCipher);
+  for (const [accountId, campaignId] of [['a1', 'c1'], ['a2', 'c2']] as const) {
+    await store.insertAccount(newAccount(accountId));
+    await store.insertCampaign(newCampaign(accountId, campaignId));
+    fences.set(accountId, await takeLease(store, accountId));
+  }
 });
 
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store?.close();
 });
 
-describe('applyStatusEvents', () => {
-  it('moves sent → read when read arrives first, and ignores the delivered that comes after it', () => {
-    const id = addRow('a1', 'c1', '+911', 'wamid.1');
-    const first = applyStatusEvents(store, 'a1', [status('wamid.1', 'read')], NOW + 1);
-    expect(first).toMatchObject({ applied: 1, ignored: 0, unmatched: 0 });
-    expect(first.campaignIds).toEqual(new Set(['c1']));
-    expect(row('a1', id)?.status).toBe('read');
+describe('status webhooks applied through writeBatch', () => {
+  it('moves sent → read when read arrives first, and ignores the delivered that comes after it', async () => {
+    await addRow('a1', 'c1', '+911', 'wamid.1');
+    const first = await apply('a1', [status('wamid.1', 'read')], NOW + 1);
+    expect(first).toEqual({ statuses: { applied: 1, ignored: 0, unmatched: 0 }, touchedCampaignIds: ['c1'], failed: [], untracked: 0 });
+    expect((await row('c1', '+911'))?.status).toBe('read');
 
-    const late = applyStatusEvents(store, 'a1', [status('wamid.1', 'delivered')], NOW + 2);
-    expect(late).toMatchObject({ applied: 0, ignored: 1 });
-    expect(late.campaignIds.size).toBe(0);
-    expect(row('a1', id)?.status).toBe('read');
+    const late = await apply('a1', [status('wamid.1', 'delivered')], NOW + 2);
+    expect(late).toMatchObject({ statuses: { applied: 0, ignored: 1 }, touchedCampaignIds: [] });
+    expect((await row('c1', '+911'))?.status).toBe('read');
   });
 
-  it('applies a duplicate read once', () => {
-    const id = addRow('a1', 'c1', '+911', 'wamid.1');
-    const result = applyStatusEvents(store, 'a1', [status('wamid.1', 'read'), status('wamid.1', 'read')], NOW + 1);
-    expect(result).toMatchObject({ applied: 1, ignored: 1 });
-    const before = store.listMessagesChangedAfter('c1', 0, 10);
-    expect(applyStatusEvents(store, 'a1', [status('wamid.1', 'read')], NOW + 2).applied).toBe(0);
+  it('applies a duplicate read once', async () => {
+    await addRow('a1', 'c1', '+911', 'wamid.1');
+    const result = await apply('a1', [status('wamid.1', 'read'), status('wamid.1', 'read')], NOW + 1);
+    expect(result.statuses).toEqual({ applied: 1, ignored: 1, unmatched: 0 });
+    const before = await feedOf(store, 'c1');
+    expect((await apply('a1', [status('wamid.1', 'read')], NOW + 2)).statuses.applied).toBe(0);
     // Nothing rewritten: the changes feed has no new entry for the row.
-    expect(store.listMessagesChangedAfter('c1', 0, 10)).toEqual(before);
-    expect(row('a1', id)?.status).toBe('read');
+    expect(await feedOf(store, 'c1')).toEqual(before);
+    expect((await row('c1', '+911'))?.status).toBe('read');
   });
 
-  it('moves sent → failed with the error, and keeps failed against a later delivered or read', () => {
-    const id = addRow('a1', 'c1', '+911', 'wamid.1');
-    expect(applyStatusEvents(store, 'a1', [status('wamid.1', 'failed', null, '131049')], NOW + 1).applied).toBe(1);
-    expect(applyStatusEvents(store, 'a1', [status('wamid.1', 'delivered'), status('wamid.1', 'read')], NOW + 2).ignored).toBe(2);
-    const [view] = store.listMessagesChangedAfter('c1', 0, 10);
-    expect(view).toMatchObject({ status: 'failed', error: { code: '131049', message: 'Failed with 131049.' } });
-    expect(row('a1', id)?.status).toBe('failed');
+  it('moves sent → failed with the error, and keeps failed against a later delivered or read', async () => {
+    await addRow('a1', 'c1', '+911', 'wamid.1');
+    expect((await apply('a1', [status('wamid.1', 'failed', null, '131049')], NOW + 1)).statuses.applied).toBe(1);
+    expect((await apply('a1', [status('wamid.1', 'delivered'), status('wamid.1', 'read')], NOW + 2)).statuses.ignored).toBe(2);
+    expect(await row('c1', '+911')).toMatchObject({ status: 'failed', error: { code: '131049', message: 'Failed with 131049.' } });
   });
 
-  it('gives a failure without an error a generic reason', () => {
-    addRow('a1', 'c1', '+911', 'wamid.1');
-    applyStatusEvents(store, 'a1', [status('wamid.1', 'failed')], NOW + 1);
-    expect(store.listMessagesChangedAfter('c1', 0, 10)[0]?.error).toEqual({ code: 'unknown', message: 'Delivery failed.' });
+  it('gives a failure without an error a generic reason', async () => {
+    await addRow('a1', 'c1', '+911', 'wamid.1');
+    await apply('a1', [status('wamid.1', 'failed')], NOW + 1);
+    expect((await row('c1', '+911'))?.error).toEqual({ code: 'unknown', message: 'Delivery failed.' });
   });
 
-  it('treats played as read', () => {
-    const id = addRow('a1', 'c1', '+911', 'wamid.1');
-    applyStatusEvents(store, 'a1', [status('wamid.1', 'played')], NOW + 1);
-    expect(row('a1', id)?.status).toBe('read');
+  it('treats played as read', async () => {
+    await addRow('a1', 'c1', '+911', 'wamid.1');
+    await apply('a1', [status('wamid.1', 'played')], NOW + 1);
+    expect((await row('c1', '+911'))?.status).toBe('read');
   });
 
-  it('ignores status words it does not track', () => {
-    const id = addRow('a1', 'c1', '+911', 'wamid.1');
-    expect(applyStatusEvents(store, 'a1', [status('wamid.1', 'deleted')], NOW + 1)).toMatchObject({ applied: 0, ignored: 1 });
-    expect(row('a1', id)?.status).toBe('sent');
+  it('ignores status words it does not track: no change is built for them', async () => {
+    await addRow('a1', 'c1', '+911', 'wamid.1');
+    expect(statusChangesFor([status('wamid.1', 'deleted')])).toEqual({ changes: [], ignored: 1 });
+    expect(await apply('a1', [status('wamid.1', 'deleted')], NOW + 1)).toMatchObject({ statuses: { applied: 0 }, untracked: 1 });
+    expect((await row('c1', '+911'))?.status).toBe('sent');
   });
 
-  it('finds the row by its callback data first, then by wamid', () => {
-    const a = addRow('a1', 'c1', '+911', 'wamid.A');
-    const b = addRow('a1', 'c1', '+912', 'wamid.B');
+  it('finds the row by its callback data first, then by wamid', async () => {
+    const a = await addRow('a1', 'c1', '+911', 'wamid.A');
+    const b = await addRow('a1', 'c1', '+912', 'wamid.B');
     // Callback data names row A; the wamid is B's: the callback data wins.
-    applyStatusEvents(store, 'a1', [status('wamid.B', 'delivered', callbackDataFor('c1', a))], NOW + 1);
-    expect(row('a1', a)?.status).toBe('delivered');
-    expect(row('a1', b)?.status).toBe('sent');
+    await apply('a1', [status('wamid.B', 'delivered', { campaignId: 'c1', id: a })], NOW + 1);
+    expect((await row('c1', '+911'))?.status).toBe('delivered');
+    expect((await row('c1', '+912'))?.status).toBe('sent');
     // No callback data: found by wamid.
-    applyStatusEvents(store, 'a1', [status('wamid.B', 'read')], NOW + 2);
-    expect(row('a1', b)?.status).toBe('read');
+    await apply('a1', [status('wamid.B', 'read')], NOW + 2);
+    expect((await row('c1', '+912'))?.status).toBe('read');
     // Callback data of another campaign with the same row id: not trusted, falls back to the wamid.
-    applyStatusEvents(store, 'a1', [status('wamid.A', 'read', callbackDataFor('c_other', b))], NOW + 3);
-    expect(row('a1', a)?.status).toBe('read');
+    await apply('a1', [status('wamid.A', 'read', { campaignId: 'c_other', id: b })], NOW + 3);
+    expect((await row('c1', '+911'))?.status).toBe('read');
   });
 
-  it('settles a `sending` row by callback data and stores the wamid it did not know', () => {
-    const id = addRow('a1', 'c1', '+911', null);
-    applyStatusEvents(store, 'a1', [status('wamid.late', 'sent', callbackDataFor('c1', id))], NOW + 1);
-    expect(row('a1', id)).toMatchObject({ status: 'sent', wamid: 'wamid.late' });
+  it('settles a `sending` row by callback data and stores the wamid it did not know', async () => {
+    const id = await addRow('a1', 'c1', '+911', null);
+    expect((await row('c1', '+911'))?.status).toBe('sending');
+    await apply('a1', [status('wamid.late', 'sent', { campaignId: 'c1', id })], NOW + 1);
+    expect(await row('c1', '+911')).toMatchObject({ status: 'sent', wamid: 'wamid.late' });
   });
 
-  it('settles an `unknown` row (its send outcome was lost) when its sent status arrives', () => {
-    const id = addRow('a1', 'c1', '+911', null);
-    expect(store.markUnsettledUnknown(NOW + 1, NOW + 2)).toBe(1);
-    expect(row('a1', id)?.status).toBe('unknown');
-    const result = applyStatusEvents(store, 'a1', [status('wamid.u', 'sent', callbackDataFor('c1', id))], NOW + 3);
-    expect(result.applied).toBe(1);
-    expect(row('a1', id)).toMatchObject({ status: 'sent', wamid: 'wamid.u' });
+  it('settles an `unknown` row (its send outcome was lost) when its sent status arrives', async () => {
+    const id = await addRow('a1', 'c1', '+911', null);
+    expect(await store.markUnsettledUnknown(NOW + 1, NOW + 2)).toBe(1);
+    expect((await row('c1', '+911'))?.status).toBe('unknown');
+    const result = await apply('a1', [status('wamid.u', 'sent', { campaignId: 'c1', id })], NOW + 3);
+    expect(result.statuses.applied).toBe(1);
+    expect(await row('c1', '+911')).toMatchObject({ status: 'sent', wamid: 'wamid.u' });
   });
 
-  it("never touches another account's row, by callback data or by wamid", () => {
-    const other = addRow('a2', 'c2', '+911', 'wamid.X');
-    const result = applyStatusEvents(store, 'a1', [
-      status('wamid.none', 'read', callbackDataFor('c2', other)),
+  it('keeps the status a webhook set when the send outcome comes back after it, and adds the wamid', async () => {
+    const id = await addRow('a1', 'c1', '+911', null);
+    await apply('a1', [status('wamid.early', 'delivered', { campaignId: 'c1', id })], NOW + 1);
+    await writeOne(store, { kind: 'outcomes', fence: fences.get('a1') as SenderFence, outcomes: [{ id, kind: 'sent', wamid: 'wamid.early' }], nowMs: NOW + 2 });
+    expect(await row('c1', '+911')).toMatchObject({ status: 'delivered', wamid: 'wamid.early' });
+  });
+
+  it("never touches another account's row, by callback data or by wamid", async () => {
+    const other = await addRow('a2', 'c2', '+911', 'wamid.X');
+    const result = await apply('a1', [
+      status('wamid.none', 'read', { campaignId: 'c2', id: other }),
       status('wamid.X', 'read'),
     ], NOW + 1);
-    expect(result).toMatchObject({ applied: 0, unmatched: 2 });
-    expect(row('a2', other)?.status).toBe('sent');
+    expect(result.statuses).toEqual({ applied: 0, ignored: 0, unmatched: 2 });
+    expect((await row('c2', '+911'))?.status).toBe('sent');
   });
 
-  it('reports rows failed with 131050 (marketing stopped) for suppression', () => {
-    const id = addRow('a1', 'c1', '+911', 'wamid.1');
-    const result = applyStatusEvents(store, 'a1', [status('wamid.1', 'failed', null, '131050')], NOW + 1);
-    expect(result.optedOut).toEqual([expect.objectContaining({ id, to: '+911' })]);
+  it('suppresses the recipient of a row failed with 131050 (marketing stopped), and only then', async () => {
+    await addRow('a1', 'c1', '+911', 'wamid.1');
+    await addRow('a1', 'c1', '+912', 'wamid.2');
+    const [stopped, other] = statusChangesFor([status('wamid.1', 'failed', null, '131050'), status('wamid.2', 'failed', null, '131049')]).changes;
+    expect([stopped?.suppressAs, other?.suppressAs]).toEqual(['user_preferences', null]);
+    await apply('a1', [status('wamid.1', 'failed', null, '131050'), status('wamid.2', 'failed', null, '131049')], NOW + 1);
+    expect(await store.listSuppressions('a1')).toEqual([{ to: '+911', source: 'user_preferences', createdAt: NOW + 1 }]);
+    // A 131050 for a row already settled as failed is not applied, so it suppresses nobody.
+    await store.removeSuppression('a1', '+911');
+    await apply('a1', [status('wamid.1', 'failed', null, '131050')], NOW + 2);
+    expect(await store.listSuppressions('a1')).toEqual([]);
   });
 
-  it('reports each row that moved to failed, with its code, once (for the error budget)', () => {
-    const id = addRow('a1', 'c1', '+911', 'wamid.1');
-    addRow('a1', 'c1', '+912', 'wamid.2');
+  it('reports each row that moved to failed, with its code, once (for the error budget)', async () => {
+    await addRow('a1', 'c1', '+911', 'wamid.1');
+    await addRow('a1', 'c1', '+912', 'wamid.2');
     const failed = status('wamid.1', 'failed', null, '131053');
-    const result = applyStatusEvents(store, 'a1', [failed, status('wamid.2', 'delivered'), failed], NOW + 1);
+    const result = await apply('a1', [failed, status('wamid.2', 'delivered'), failed], NOW + 1);
     expect(result.failed).toEqual([{ campaignId: 'c1', code: '131053' }]);
-    expect(row('a1', id)?.status).toBe('failed');
+    expect((await row('c1', '+911'))?.status).toBe('failed');
   });
 
-  it('never moves a cancelled or skipped row', () => {
-    store.insertMessage('c1', 'a1', { key: 'k', to: '+919', params: {}, headerMedia: null, status: 'skipped' }, NOW);
-    const skipped = store.listMessagesChangedAfter('c1', 0, 10).find((m) => m.to === '+919');
-    expect(skipped?.status).toBe('skipped');
-    const id = (store.db.prepare("SELECT id FROM messages WHERE to_e164 = '+919'").get() as { id: number }).id;
-    expect(applyStatusEvents(store, 'a1', [status('wamid.s', 'sent', callbackDataFor('c1', id))], NOW + 1).ignored).toBe(1);
-    expect(row('a1', id)?.status).toBe('skipped');
+  it('never moves a skipped or cancelled row', async () => {
+    // Skipped: the recipient opted out after intake, so the claim skipped the row.
+    const skippedId = (await addRows(store, 'a1', 'c1', [newRow('+919')])).get('+919') as number;
+    await store.addSuppression('a1', '+919', 'keyword', NOW);
+    expect(await writeOne(store, { kind: 'claim', fence: fences.get('a1') as SenderFence, ids: [skippedId], nowMs: NOW })).toEqual([]);
+    expect((await row('c1', '+919'))?.status).toBe('skipped');
+    expect((await apply('a1', [status('wamid.s', 'sent', { campaignId: 'c1', id: skippedId })], NOW + 1)).statuses.ignored).toBe(1);
+    expect((await row('c1', '+919'))?.status).toBe('skipped');
+
+    // Cancelled: the campaign was cancelled with the row still queued.
+    await store.insertCampaign(newCampaign('a1', 'c3'));
+    const cancelledId = (await addRows(store, 'a1', 'c3', [newRow('+918')])).get('+918') as number;
+    expect(await store.transitionCampaign({ campaignId: 'c3', from: ['running'], to: 'cancelled', reason: null, nowMs: NOW, cancelQueuedRows: true })).toBe(true);
+    const result = await apply('a1', [status('wamid.c', 'delivered', { campaignId: 'c3', id: cancelledId })], NOW + 1);
+    expect(result).toMatchObject({ statuses: { applied: 0, ignored: 1 }, touchedCampaignIds: [] });
+    expect((await row('c3', '+918'))?.status).toBe('cancelled');
+  });
+
+  it('removes the applied body from the webhook inbox in the same write', async () => {
+    await addRow('a1', 'c1', '+911', 'wamid.1');
+    const { changes } = statusChangesFor([status('wamid.1', 'delivered')]);
+    const inboxId = await writeOne(store, { kind: 'save_webhook', accountId: 'a1', body: Buffer.from('{"statuses":[]}'), nowMs: NOW });
+    expect((await store.claimPendingWebhooks(10, 60_000)).map((p) => p.id)).toEqual([inboxId]);
+    await writeOne(store, { kind: 'apply_webhook', inboxId, accountId: 'a1', effects: { statuses: changes, replies: [], preferences: [] }, nowMs: NOW + 1 });
+    expect((await row('c1', '+911'))?.status).toBe('delivered');
+    expect(await store.privacy.deleteStaleWebhooks('a1', Number.MAX_SAFE_INTEGER)).toBe(0);
   });
 });
 
