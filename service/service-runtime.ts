@@ -31,7 +31,7 @@ import { suppressionRoutes } from './http/suppression-routes';
 import { AccountErasure } from './privacy/account-erasure';
 import { Compactor } from './privacy/compactor';
 import { ContactErasure } from './privacy/contact-erasure';
-import { DAY_MS, RetentionJob } from './privacy/retention-job';
+import { DAY_MS, DEFAULT_RETENTION_OPTIONS, RetentionJob } from './privacy/retention-job';
 import { SheetSync } from './sheets/sheet-sync';
 import { CloudApiSimulator, type NumberConfig } from './simulator/cloud-api-simulator';
 import { WebhookProcessor } from './webhooks/webhook-processor';
@@ -150,7 +150,9 @@ export async function startService(config: Config, options: ServiceRuntimeOption
 
   const privacy = store.privacy;
   const compactor = new Compactor(privacy, clock, { afterPurgeEveryMs: DAY_MS });
-  const retention = new RetentionJob(privacy, clock, logger, compactor);
+  const retention = new RetentionJob(privacy, clock, logger, compactor, {
+    isLeader: () => store.acquireJobLease('retention', engineOptions.instanceId, DEFAULT_RETENTION_OPTIONS.intervalMs / 2),
+  });
   const rateLimiter = new AccountRateLimiter(
     { ratePerSecond: config.RATE_LIMIT_PER_SECOND, burst: config.RATE_LIMIT_BURST }, () => clock.now());
   const accountErasure = new AccountErasure({

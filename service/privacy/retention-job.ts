@@ -12,11 +12,17 @@ export interface RetentionJobOptions {
   intervalMs: number;
   /** Rows looked at per step; the job yields to the event loop between steps so sends are not held up. */
   batchRows: number;
+  /**
+   * Asked before each scheduled pass: with several instances only the one that takes the retention lease runs it,
+   * so a pass (and the compaction after it) runs once per interval across them.
+   */
+  isLeader: () => Promise<boolean>;
 }
 
 export const DEFAULT_RETENTION_OPTIONS: RetentionJobOptions = {
   intervalMs: 60 * 60 * 1000,
   batchRows: 2000,
+  isLeader: async () => true,
 };
 
 export interface RetentionPassResult {
@@ -85,9 +91,9 @@ export class RetentionJob {
 
   private tick(): void {
     if (this.isStopped) return;
-    this.runOnce().then(
+    this.options.isLeader().then((isLeader) => (isLeader ? this.runOnce() : null)).then(
       (result) => {
-        if (result.purgedMessages > 0 || result.deletedWebhooks > 0 || result.isCompacted) {
+        if (result && (result.purgedMessages > 0 || result.deletedWebhooks > 0 || result.isCompacted)) {
           this.logger.info({ ...result }, 'retention pass');
         }
       },

@@ -85,20 +85,26 @@ export class WebhookProcessor {
       });
   }
 
-  /** Applies one slice; asks for the next when the slice was full (more may wait). */
+  /**
+   * Applies what the inbox hands out (up to DRAIN_BATCH bodies, held for this instance), a slice of at most
+   * DRAIN_SLICE_BYTES per group commit, then asks for more.
+   */
   private async drainSlice(): Promise<void> {
-    const slice = await this.nextSlice();
-    if (slice.length === 0) return;
-    const applies = await Promise.all(slice.map((item) => this.effectsOf(item)));
-    await Promise.all(applies.map(({ item, effects }) => this.engine.commits.run({
-      kind: 'apply_webhook', inboxId: item.id, accountId: item.accountId, effects, nowMs: this.clock.now(),
-    }).then(
-      (applied) => this.afterApply(applied),
-      (error: unknown) => {
-        this.failedIds.add(item.id);
-        this.logger.error({ webhookId: item.id, error: String(error) }, 'webhook apply failed; kept for the next start');
-      },
-    )));
+    const claimed = (await this.store.claimPendingWebhooks(DRAIN_BATCH, CLAIM_MS)).filter((item) => !this.failedIds.has(item.id));
+    if (claimed.length === 0) return;
+    for (const slice of slicesOf(claimed)) {
+      const applies = await Promise.all(slice.map((item) => this.effectsOf(item)));
+      await Promise.all(applies.map(({ item, effects }) => this.engine.commits.run({
+        kind: 'apply_webhook', inboxId: item.id, accountId: item.accountId, effects, nowMs: this.clock.now(),
+      }).then(
+        (applied) => this.afterApply(applied),
+        (error: unknown) => {
+          this.failedIds.add(item.id);
+          this.logger.error({ webhookId: item.id, error: String(error) }, 'webhook apply failed; kept for the next start');
+        },
+      )));
+      if (this.isStopped) return;
+    }
     this.isDrainRequested = true;
   }
 
@@ -147,18 +153,6 @@ export class WebhookProcessor {
     return pending.length;
   }
 
-  private async nextSlice(): Promise<PendingWebhook[]> {
-    const slice: PendingWebhook[] = [];
-    let bytes = 0;
-    for (const item of await this.store.claimPendingWebhooks(DRAIN_BATCH, CLAIM_MS)) {
-      if (this.failedIds.has(item.id)) continue;
-      if (slice.length > 0 && bytes + item.body.length > DRAIN_SLICE_BYTES) break;
-      slice.push(item);
-      bytes += item.body.length;
-    }
-    return slice;
-  }
-
   /** What one stored body changes: its statuses, replies, opt-outs and preferences, as data for the store. */
   private async effectsOf(item: PendingWebhook): Promise<{ item: PendingWebhook; effects: WebhookEffects }> {
     let payload: unknown = null;
@@ -185,4 +179,22 @@ export class WebhookProcessor {
     this.secrets.set(accountId, secrets.appSecret);
     return secrets.appSecret;
   }
+}
+
+/** Bodies in arrival order, cut into slices of at most DRAIN_SLICE_BYTES (a bigger body makes a slice alone). */
+function slicesOf(items: readonly PendingWebhook[]): PendingWebhook[][] {
+  const slices: PendingWebhook[][] = [];
+  let slice: PendingWebhook[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    if (slice.length > 0 && bytes + item.body.length > DRAIN_SLICE_BYTES) {
+      slices.push(slice);
+      slice = [];
+      bytes = 0;
+    }
+    slice.push(item);
+    bytes += item.body.length;
+  }
+  if (slice.length > 0) slices.push(slice);
+  return slices;
 }

@@ -62,7 +62,8 @@ export async function fenceAndReserve(sql: Sql, fence: SenderFence, isClaim: boo
   const { rows } = await sql.query<{ base: number }>(
     `WITH lease AS (
        SELECT 1 FROM sender_leases
-       WHERE account_id = $1 AND token = $2 AND (NOT $3::boolean OR expires_at > statement_timestamp())
+       -- holder '' is a released lease: its quiet time lets nobody write, its last holder included.
+       WHERE account_id = $1 AND token = $2 AND holder <> '' AND (NOT $3::boolean OR expires_at > statement_timestamp())
        FOR SHARE
      )
      UPDATE account_counters SET seq = seq + $4

@@ -184,7 +184,8 @@ export class SqliteStore implements ServiceStore {
   /** Throws LeaseLostError unless `fence` names the account's current lease (and, for claims, an unexpired one). */
   private checkFence(fence: SenderFence, isClaim: boolean): void {
     const lease = this.senderLeases.get(fence.accountId);
-    if (!lease || lease.token !== fence.token || (isClaim && lease.expiresAtMs <= this.now())) {
+    // holder '' is a released lease: its quiet time lets nobody write, its last holder included.
+    if (!lease || lease.token !== fence.token || lease.holder === '' || (isClaim && lease.expiresAtMs <= this.now())) {
       throw new LeaseLostError(fence.accountId);
     }
   }

@@ -780,6 +780,13 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         await store.releaseSenderLease(fence, 'h1', SHORT_TTL_MS);
         expect(await store.acquireSenderLease(accountId, 'h2', 60_000)).toBeNull();
         expect(await store.acquireSenderLease(accountId, 'h1', 60_000)).toBeNull();
+        // Nor can the releaser write with its old fence during the quiet time: its last sends are behind it.
+        const [claim, outcomes] = await store.writeBatch([
+          { kind: 'claim', fence, ids: [1], nowMs: 0 },
+          { kind: 'outcomes', fence, outcomes: [{ id: 1, kind: 'requeue' }], nowMs: 0 },
+        ]);
+        expect(claim).toMatchObject({ ok: false, error: { name: 'LeaseLostError' } });
+        expect(outcomes).toMatchObject({ ok: false, error: { name: 'LeaseLostError' } });
         await passTime(SHORT_TTL_MS);
         const next = await store.acquireSenderLease(accountId, 'h2', 60_000);
         expect(next?.token).toBeGreaterThan(fence.token);
