@@ -78,6 +78,9 @@ interface CampaignSlot {
   generation: number;
 }
 
+/** How often a pipeline at the end of its lease looks whether the lease was renewed. */
+const LEASE_WAIT_POLL_MS = 100;
+
 /** A row's callback data: the campaign id and the row id, echoed back by Meta in every status webhook. */
 export function callbackDataFor(campaignId: string, messageId: number): string {
   return `${campaignId}.${messageId}`;
@@ -216,7 +219,8 @@ export class SenderPipeline {
     this.cancelPump = null;
     // Rows already queued for `sending` are committed and sent: leaving them would turn them into `unknown`.
     await this.commits.commit();
-    if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    // An abandoned pipeline owns nothing any more: its sends in flight are the new holder's to settle.
+    if (this.inFlight > 0 && !this.isAbandoned) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     await this.commits.commit();
   }
 
@@ -283,6 +287,12 @@ export class SenderPipeline {
       this.ready.push(this.delayed.pop() as QueuedMessage);
     }
     if (this.readyCount() < this.options.loadBatchSize / 2) this.refill();
+    if (now + this.startAheadMs() >= this.lease.launchDeadlineMs) {
+      // Near the end of the lease nothing is claimed: a claimed row that may not leave would end `unknown`. The
+      // engine moves the deadline when it renews; look again shortly.
+      this.schedulePump(now + LEASE_WAIT_POLL_MS);
+      return;
+    }
 
     const batch: QueuedMessage[] = [];
     /** The limiter's ticket of each message of the batch, and when its place is free, in order. */

@@ -5,7 +5,7 @@ import { SqliteStore } from '../../../service/adapters/sqlite/sqlite-store';
 import type { StateReason } from '../../../service/campaigns/campaign';
 import type { Account, Campaign, Logger, Messenger, SendRequest, SendResult } from '../../../service/campaigns/ports';
 import { GroupCommit } from '../../../service/campaigns/group-commit';
-import { SenderPipeline, type SenderPipelineOptions } from '../../../service/campaigns/sender-pipeline';
+import { SenderPipeline, type PipelineLease, type SenderPipelineOptions } from '../../../service/campaigns/sender-pipeline';
 import type { TemplateDefinition } from '../../../service/campaigns/template';
 import { FakeClock } from '../../fakes/fake-clock';
 import { maxInAnyWindow } from './busiest-window';
@@ -55,6 +55,8 @@ interface Harness {
   halts: { campaignId: string; reason: StateReason }[];
   waits: { campaignId: string; reason: StateReason | null }[];
   drained: string[];
+  lease: PipelineLease;
+  leaseLost: number;
   campaign(id: string, numbers: readonly string[]): Promise<Campaign>;
   statusOf(campaignId: string, to: string): Promise<{ status: string; error: { code: string; message: string } | null }>;
 }
@@ -83,6 +85,7 @@ async function harness(options: Partial<SenderPipelineOptions> = {}, commitDelay
   await store.insertAccount({ account, secrets: { accessToken: 't', appSecret: 's', verifyToken: 'v' }, apiKeyHash: 'h' });
   const lease = await store.acquireSenderLease(ACCOUNT_ID, 'test', 3_600_000);
   if (!lease) throw new Error('no lease');
+  const pipelineLease: PipelineLease = { fence: { accountId: ACCOUNT_ID, token: lease.token }, launchDeadlineMs: Infinity };
   const messenger = new ScriptedMessenger(clock);
   const halts: Harness['halts'] = [];
   const waits: Harness['waits'] = [];
@@ -98,15 +101,17 @@ async function harness(options: Partial<SenderPipelineOptions> = {}, commitDelay
       },
       onWaiting: (campaignId, reason) => waits.push({ campaignId, reason }),
       onDrained: (campaignId) => drained.push(campaignId),
-      onLeaseLost: () => {},
+      onLeaseLost: () => {
+        h.leaseLost++;
+      },
     },
     new GroupCommit(store, clock, commitDelayMs, (error) => { throw error; }),
-    { fence: { accountId: ACCOUNT_ID, token: lease.token }, launchDeadlineMs: Infinity },
+    pipelineLease,
     { ratePerSecond: 80, dailyLimit: null, ...options },
   );
   await pipeline.restoreLimits();
   const h: Harness = {
-    clock, store, messenger, pipeline, halts, waits, drained,
+    clock, store, messenger, pipeline, halts, waits, drained, lease: pipelineLease, leaseLost: 0,
     async campaign(id, numbers) {
       const campaign: Campaign = {
         id, accountId: ACCOUNT_ID, name: id, template: { name: 'hello', language: 'en_US' }, templateDefinition: TEMPLATE,
@@ -357,6 +362,44 @@ describe('SenderPipeline', () => {
     expect((await h.statusOf('c1', number(1))).status).toBe('sending');
     expect(h.messenger.callsTo(number(1))).toHaveLength(1);
     expect((await h.statusOf('c1', number(2))).status).toBe('sent');
+  });
+
+  it('launches nothing at or past the lease deadline, and claims nothing it could not launch in time', async () => {
+    const h = await harness();
+    const deadline = h.clock.now() + 1000;
+    h.lease.launchDeadlineMs = deadline;
+    h.pipeline.addCampaign(await h.campaign('c1', Array.from({ length: 400 }, (_, i) => number(i))));
+    await h.clock.advance(5_000);
+    expect(h.messenger.calls.length).toBeGreaterThan(60);
+    expect(h.messenger.calls.every((c) => c.atMs < deadline)).toBe(true);
+    const counts = await h.store.countByStatus('c1');
+    // Claimed before the deadline and not launched: at most the few a pump takes ahead, never a second's worth.
+    expect(counts.sending).toBeLessThanOrEqual(3);
+    expect(counts.queued).toBe(400 - h.messenger.calls.length - counts.sending);
+    // Renewed: sending goes on.
+    h.lease.launchDeadlineMs = Infinity;
+    await h.clock.advance(10_000);
+    expect((await h.store.countByStatus('c1')).queued).toBe(0);
+    expect(new Set(h.messenger.calls.map((c) => c.to)).size).toBe(h.messenger.calls.length);
+  });
+
+  it('stops at once when a write finds the lease taken over: nothing more is sent or written', async () => {
+    const h = await harness();
+    h.pipeline.addCampaign(await h.campaign('c1', Array.from({ length: 400 }, (_, i) => number(i))));
+    await h.clock.advance(1_000);
+    const sentBefore = h.messenger.calls.length;
+    expect(sentBefore).toBeGreaterThan(60);
+    // Another instance takes the lease over (the old one expired while this holder was frozen).
+    await h.store.releaseSenderLease(h.lease.fence, 'test', 0);
+    const taken = await h.store.acquireSenderLease(ACCOUNT_ID, 'other', 60_000);
+    expect(taken?.token).toBeGreaterThan(h.lease.fence.token);
+    await h.clock.advance(5_000);
+    expect(h.leaseLost).toBe(1);
+    // At most the sends already committed before the takeover (a pump's worth) left after it.
+    expect(h.messenger.calls.length - sentBefore).toBeLessThanOrEqual(3);
+    const counts = await h.store.countByStatus('c1');
+    expect(counts.queued + counts.sending + counts.sent).toBe(400);
+    expect(counts.queued).toBeGreaterThan(300);
   });
 
   it('sends again a row whose request never left (not_sent)', async () => {
