@@ -17,6 +17,11 @@ export interface OutcomeOptions {
   readRate?: number;
   /** Share of read messages answered with a text reply (quoting the message). Default 0.02. */
   replyRate?: number;
+  /**
+   * Share of delivered messages whose recipient answers STOP (quoting the message): an opt-out by keyword. Drawn
+   * apart from the other rates, so turning it on leaves every other outcome as it was. Default 0.
+   */
+  optOutRate?: number;
   /** Mixed into the hash; change it to get another reproducible draw. Default 0. */
   seed?: number;
 }
@@ -122,10 +127,18 @@ function byRates(
   read: OutcomeStep,
   replyMs: number,
 ): OutcomeStep[] {
-  const draw = drawsFor(`${options.seed ?? 0}|${input.phoneNumberId}|${input.waId}|${input.bizOpaqueCallbackData ?? ''}`);
-  if (draw() < (options.failedRate ?? 0)) return [{ atMs: sent.atMs, kind: 'failed', errorCode: 131026 }];
-  if (draw() >= (options.deliveredRate ?? 0.95)) return [sent];
-  if (draw() >= (options.readRate ?? 0.6)) return [sent, delivered];
-  if (draw() >= (options.replyRate ?? 0.02)) return [sent, delivered, read];
-  return [sent, delivered, read, { atMs: replyMs, kind: 'text', body: QUOTING_REPLY, isQuoting: true }];
+  const key = `${options.seed ?? 0}|${input.phoneNumberId}|${input.waId}|${input.bizOpaqueCallbackData ?? ''}`;
+  const draw = drawsFor(key);
+  const steps = ((): OutcomeStep[] => {
+    if (draw() < (options.failedRate ?? 0)) return [{ atMs: sent.atMs, kind: 'failed', errorCode: 131026 }];
+    if (draw() >= (options.deliveredRate ?? 0.95)) return [sent];
+    if (draw() >= (options.readRate ?? 0.6)) return [sent, delivered];
+    if (draw() >= (options.replyRate ?? 0.02)) return [sent, delivered, read];
+    return [sent, delivered, read, { atMs: replyMs, kind: 'text', body: QUOTING_REPLY, isQuoting: true }];
+  })();
+  const isDelivered = steps.some((step) => step.kind === 'status' && step.status === 'delivered');
+  if (isDelivered && (options.optOutRate ?? 0) > 0 && (drawsFor(`opt-out|${key}`)() < (options.optOutRate ?? 0))) {
+    steps.push({ atMs: replyMs + 1, kind: 'text', body: OPT_OUT_REPLY, isQuoting: true });
+  }
+  return steps;
 }
