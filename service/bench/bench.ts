@@ -141,7 +141,8 @@ async function main(): Promise<void> {
   // Inbound traffic as a real campaign meets it while it sends: statuses batched as Meta posts them (sent, delivered,
   // read), and about 10% of recipients reply (17.5% of the 57% who read) and 10% answer STOP (10.5% of the 95%
   // delivered). Each reply and opt-out is a webhook the service applies on the event loop that times the sends.
-  await json('POST', `${simUrl}/__sim/outcomes`, { outcomes: INBOUND_LOAD });
+  // BENCH_QUIET=1: statuses only, no replies (the earlier sessions' setting, for side-by-side comparisons).
+  await json('POST', `${simUrl}/__sim/outcomes`, { outcomes: process.env.BENCH_QUIET ? { replyRate: 0 } : INBOUND_LOAD });
   const serviceEnv = {
     ...process.env, DATA_DIR: dataDir, PORT: String(servicePort), GRAPH_API_URL: simUrl, LOG_LEVEL: 'error',
   };
