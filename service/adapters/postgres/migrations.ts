@@ -50,12 +50,14 @@ CREATE TABLE accounts (
 );
 CREATE INDEX accounts_sandbox_by_waba ON accounts(waba_id) WHERE is_sandbox;
 
--- One row per account: the last seq handed out to its message rows (the changes feed's order). Every transaction
--- that changes message rows of the account (or campaign states, or adds a suppression) locks this row first, so
--- those transactions commit in the order they took their seq numbers. See postgres-store.ts, "The changes feed".
-CREATE TABLE account_counters (
-  account_id TEXT COLLATE "C" PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
-  seq BIGINT NOT NULL DEFAULT 0
+-- The changes feed's numbers (messages.seq). CACHE must stay 1 (the default): numbers then increase in the order
+-- nextval() is called, across sessions. That order is commit order per account only because of account_locks.
+CREATE SEQUENCE message_seq AS BIGINT;
+
+-- One row per account, locked (never updated) by every transaction that changes the account's message rows, campaign
+-- states or suppressions, before it draws from message_seq. See postgres-locks.ts.
+CREATE TABLE account_locks (
+  account_id TEXT COLLATE "C" PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE
 );
 
 CREATE TABLE campaigns (
@@ -98,22 +100,19 @@ CREATE TABLE messages (
   sent_at BIGINT,
   reply_text TEXT,
   reply_at BIGINT,
-  -- From the account's counter row: unique and increasing per account, hence per campaign.
+  -- From message_seq under the account's lock: unique, and increasing in commit order per account (so per campaign).
   seq BIGINT NOT NULL,
   updated_at BIGINT NOT NULL
 );
 CREATE UNIQUE INDEX messages_by_key ON messages(campaign_id, row_key);
 CREATE UNIQUE INDEX messages_by_recipient ON messages(campaign_id, to_e164);
 CREATE INDEX messages_queue ON messages(campaign_id, status, id);
--- Unique: a repeated seq within a campaign would be a bug of the counter discipline; better an error than a feed
--- that shows one change and hides the other.
+-- Unique: a repeated seq within a campaign would be a bug of the numbering; better an error than a feed that shows
+-- one change and hides the other.
 CREATE UNIQUE INDEX messages_changes ON messages(campaign_id, seq);
 CREATE INDEX messages_by_wamid ON messages(wamid) WHERE wamid IS NOT NULL;
 CREATE INDEX messages_unsettled ON messages(sending_at) WHERE status = 'sending';
 CREATE INDEX messages_recent_sends ON messages(account_id, sent_at) WHERE sent_at IS NOT NULL;
--- Not in SQLite: a reply without a quoted message looks up the latest send to the person across the account's
--- campaigns, and contact erasure finds the person's rows; both by (account, number).
-CREATE INDEX messages_by_account_recipient ON messages(account_id, to_e164);
 
 CREATE TABLE suppressions (
   account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,

@@ -1,7 +1,7 @@
 // Retention, export and erasure over the same PostgreSQL database as PostgresStore, with SqlitePrivacyStore's
-// semantics. Every transaction here that changes message rows takes the account's counter row first, as the send
-// path does (postgres-counters.ts): its multi-row statements then never deadlock with a sender's, and a row cannot
-// be re-queued between the purge's read and its write.
+// semantics. Every transaction here that changes message rows takes the account's lock first, as the send path does
+// (postgres-locks.ts): its multi-row statements then never deadlock with a sender's, and a row cannot be re-queued
+// between the purge's read and its write.
 //
 // What a DELETE leaves behind in PostgreSQL, and what this adapter can and cannot do about it:
 // - A deleted or updated row stays in its heap page as a dead tuple (with its bytes) until VACUUM prunes it; index
@@ -21,7 +21,7 @@ import type {
   AccountErasureCounts, AccountExportSource, AccountSnapshot, ContactErasureCounts, ContentPurgeResult, ErasureStore,
   ExportedSuppression, ExportedWebhook, RetentionPolicy, RetentionStore,
 } from '../../privacy/privacy-ports';
-import { lockCounters } from './postgres-counters';
+import { lockAccounts } from './postgres-locks';
 import { toAccount, toCampaign, toExportedMessage } from './postgres-rows';
 import { cursorRows, inTransaction, type Row, type Sql, type SqlPool } from './postgres-sql';
 
@@ -30,7 +30,7 @@ const WALK_PAGE_ROWS = 500;
 /** Rows per FETCH of an export's cursors: one batch in memory at a time. */
 const EXPORT_BATCH_ROWS = 500;
 /** Every table of the schema that holds account data: what compact() vacuums. */
-const DATA_TABLES = 'messages, webhook_inbox, suppressions, campaigns, retention_marks, accounts, account_counters, sender_leases';
+const DATA_TABLES = 'messages, webhook_inbox, suppressions, campaigns, retention_marks, accounts, account_locks, sender_leases';
 
 export class PostgresPrivacyStore implements RetentionStore, ErasureStore, AccountExportSource, CompactableStore {
   constructor(private readonly pool: SqlPool) {}
@@ -55,12 +55,12 @@ export class PostgresPrivacyStore implements RetentionStore, ErasureStore, Accou
   /**
    * SqlitePrivacyStore's walk: the account's campaigns created before the cutoff, oldest first, each from its mark
    * in change order (seq), stopping at the first row changed since the cutoff or at the row budget. One transaction
-   * under the account's counter lock; the content of each page's due rows is cleared with one UPDATE, which also
+   * under the account's lock; the content of each page's due rows is cleared with one UPDATE, which also
    * re-checks in the statement that the row is not queued or sending.
    */
   async purgeMessageContent(accountId: string, cutoffMs: number, maxRows: number): Promise<ContentPurgeResult> {
     return this.transaction(async (sql) => {
-      await lockCounters(sql, [accountId]);
+      await lockAccounts(sql, [accountId]);
       let budget = maxRows;
       let purged = 0;
       // A message cannot have changed before its campaign existed, so younger campaigns are not walked at all.
@@ -149,10 +149,11 @@ export class PostgresPrivacyStore implements RetentionStore, ErasureStore, Accou
 
   async deleteAccountMessages(accountId: string, limit: number): Promise<number> {
     return this.transaction(async (sql) => {
-      await lockCounters(sql, [accountId]);
+      await lockAccounts(sql, [accountId]);
+      // ARRAY(…) is computed once, then the rows go by primary key, whatever plan the statistics would suggest.
       const { rowCount } = await sql.query(
-        `DELETE FROM messages WHERE id IN (
-           SELECT m.id FROM campaigns c JOIN messages m ON m.campaign_id = c.id WHERE c.account_id = $1 LIMIT $2)`,
+        `DELETE FROM messages WHERE id = ANY(ARRAY(
+           SELECT m.id FROM campaigns c JOIN messages m ON m.campaign_id = c.id WHERE c.account_id = $1 LIMIT $2))`,
         [accountId, limit],
       );
       return rowCount;
@@ -160,30 +161,30 @@ export class PostgresPrivacyStore implements RetentionStore, ErasureStore, Accou
   }
 
   /**
-   * One transaction: the counter row FOR UPDATE (waits for the account's writers in flight, and keeps new ones out
-   * until COMMIT, after which they find no counter and fail or do nothing), the sender lease (a fenced write of the
+   * One transaction: the account's lock row FOR UPDATE (waits for the account's writers in flight, and keeps new ones
+   * out until COMMIT, after which they find no lock row and fail or do nothing), the sender lease (a fenced write of the
    * old holder then finds no lease: LeaseLostError), messages, campaigns (retention marks go with them),
    * suppressions, stored webhooks, and the account row with its sealed secrets and API key hash.
    */
   async deleteAccount(accountId: string): Promise<AccountErasureCounts> {
     return this.transaction(async (sql) => {
-      await sql.query('SELECT 1 FROM account_counters WHERE account_id = $1 FOR UPDATE', [accountId]);
+      await sql.query('SELECT 1 FROM account_locks WHERE account_id = $1 FOR UPDATE', [accountId]);
       await sql.query('DELETE FROM sender_leases WHERE account_id = $1', [accountId]);
       const messages = (await sql.query(
         'DELETE FROM messages WHERE campaign_id IN (SELECT id FROM campaigns WHERE account_id = $1)', [accountId])).rowCount;
       const campaigns = (await sql.query('DELETE FROM campaigns WHERE account_id = $1', [accountId])).rowCount;
       const suppressions = (await sql.query('DELETE FROM suppressions WHERE account_id = $1', [accountId])).rowCount;
       const webhooks = (await sql.query('DELETE FROM webhook_inbox WHERE account_id = $1', [accountId])).rowCount;
-      // account_counters goes with it (ON DELETE CASCADE).
+      // account_locks goes with it (ON DELETE CASCADE).
       await sql.query('DELETE FROM accounts WHERE id = $1', [accountId]);
       return { campaigns, messages, suppressions, webhooks };
     });
   }
 
-  /** One statement under the counter lock: the contact's rows go, replies counted as they go; the suppression stays. */
+  /** One statement under the account's lock: the contact's rows go, replies counted as they go; the suppression stays. */
   async deleteContact(accountId: string, to: string): Promise<ContactErasureCounts> {
     return this.transaction(async (sql) => {
-      await lockCounters(sql, [accountId]);
+      await lockAccounts(sql, [accountId]);
       const { rows } = await sql.query<{ messages: number; replies: number; is_suppressed: boolean }>(
         `WITH gone AS (
            DELETE FROM messages WHERE campaign_id IN (SELECT id FROM campaigns WHERE account_id = $1) AND to_e164 = $2

@@ -92,7 +92,8 @@ export function sqlState(error: unknown): string | undefined {
 
 /**
  * Runs `fn` in one transaction on one connection and resolves with its value once COMMIT has succeeded. Rejects
- * (nothing happened) when `fn` throws, when COMMIT fails or turns into a ROLLBACK, or when the connection breaks; a
+ * (nothing happened) when `fn` throws (with its error, once rolled back; with the connection's error when even the
+ * ROLLBACK failed), when COMMIT fails or turns into a ROLLBACK, or when the connection breaks; a
  * deadlock or serialization failure is run again (from the start, so `fn` must not keep state between attempts).
  * A broken COMMIT is ambiguous: it may have committed. It is not retried, and the caller treats it as not done.
  */
@@ -108,8 +109,10 @@ export async function inTransaction<T>(pool: SqlPool, fn: (sql: Sql) => Promise<
       } catch (error) {
         try {
           await session.query('ROLLBACK');
-        } catch {
+        } catch (rollbackError) {
+          // The connection is gone: that, not the statement's own error, is why the transaction failed.
           isBroken = true;
+          throw rollbackError;
         }
         throw error;
       }

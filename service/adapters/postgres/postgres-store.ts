@@ -1,7 +1,7 @@
 // The shared store: every port of the domain over one PostgreSQL database, for several service instances at once.
 // Same observable behaviour as SqliteStore; where SQLite is one synchronous writer, here each port call is one
 // transaction whose checks sit in its statements (compare-and-set, ON CONFLICT, forward-only WHERE), and the order
-// and the fence of the writes come from postgres-counters.ts (read its header first).
+// and the fence of the writes come from postgres-locks.ts (read its header first).
 //
 // Clocks: `nowMs` arguments (the domain's Clock) stamp rows as in SQLite; leases and webhook claims use the
 // database's clock only (statement_timestamp()), so instances with skewed clocks still agree on who holds what.
@@ -16,7 +16,7 @@ import type {
 import type { MessageChange, SheetCampaign } from '../../sheets/sheet-ports';
 import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '../../service-store';
 import { applyMigrations } from './migrations';
-import { fenceAndReserve, lockCounters, reserveSeq } from './postgres-counters';
+import { checkFence, lockAccounts, NEXT_SEQ } from './postgres-locks';
 import { PostgresPrivacyStore } from './postgres-privacy-store';
 import { toAccount, toCampaign, toView, VIEW_COLUMNS } from './postgres-rows';
 import { createPool, inSavepoint, inTransaction, type Row, type Sql, type SqlPool } from './postgres-sql';
@@ -117,31 +117,57 @@ export class PostgresStore implements ServiceStore {
   // ---- the group commit's writes
 
   /**
-   * One transaction: the counter rows of every account the writes change are locked first (ascending), then each
+   * One transaction: the locks of every account the writes change are taken first (ascending), then each
    * write runs in its own savepoint and is undone alone when it fails (a stale fence: LeaseLostError). Resolves after
    * COMMIT; rejects, with nothing done, when COMMIT or the connection fails.
    */
   async writeBatch(writes: readonly BatchWrite[]): Promise<BatchItemResult[]> {
+    if (writes.length === 0) return [];
+    const accountIds = new Set(writes.flatMap((w) =>
+      w.kind === 'claim' || w.kind === 'outcomes' ? [w.fence.accountId] : w.kind === 'apply_webhook' ? [w.accountId] : []));
+    if (writes.length === 1) return [await this.writeAlone(writes[0]!)];
     return this.transaction(async (sql) => {
-      await lockCounters(sql, writes.flatMap((w) =>
-        w.kind === 'claim' || w.kind === 'outcomes' ? [w.fence.accountId] : w.kind === 'apply_webhook' ? [w.accountId] : []));
+      // With one account, its first write's own lock statement takes it: no statement is needed here.
+      if (accountIds.size > 1) await lockAccounts(sql, accountIds);
       const results: BatchItemResult[] = [];
       for (const write of writes) results.push(await inSavepoint(sql, () => this.runWrite(sql, write)));
       return results;
     });
   }
 
+  /**
+   * A batch of one write needs no savepoint: when it fails, the transaction is rolled back and that failure is the
+   * batch's only result, as a rolled-back savepoint followed by an empty COMMIT would have given (two round trips
+   * fewer on the sender's path).
+   */
+  private async writeAlone(write: BatchWrite): Promise<BatchItemResult> {
+    let failure: { error: unknown } | null = null;
+    try {
+      const value = await this.transaction(async (sql) => {
+        try {
+          return await this.runWrite(sql, write);
+        } catch (error) {
+          // Marked as the write's own failure, so the transaction's rollback is not taken for a failed COMMIT.
+          failure = { error };
+          throw error;
+        }
+      });
+      return { ok: true, value };
+    } catch (error) {
+      if (failure !== null && (failure as { error: unknown }).error === error) return { ok: false, error };
+      throw error;
+    }
+  }
+
   private async runWrite(sql: Sql, write: BatchWrite): Promise<unknown> {
     switch (write.kind) {
-      case 'claim': {
-        const base = await fenceAndReserve(sql, write.fence, true, write.ids.length);
-        return this.markSending(sql, write.fence.accountId, write.ids, write.nowMs, base);
-      }
-      case 'outcomes': {
-        const base = await fenceAndReserve(sql, write.fence, false, write.outcomes.length);
-        await this.recordSendOutcomes(sql, write.fence.accountId, write.outcomes, write.nowMs, base);
+      case 'claim':
+        await checkFence(sql, write.fence, true);
+        return this.markSending(sql, write.fence.accountId, write.ids, write.nowMs);
+      case 'outcomes':
+        await checkFence(sql, write.fence, false);
+        await this.recordSendOutcomes(sql, write.fence.accountId, write.outcomes, write.nowMs);
         return null;
-      }
       case 'save_webhook': {
         const { rows } = await sql.query<{ id: number }>(
           'INSERT INTO webhook_inbox (account_id, body, received_at) VALUES ($1, $2, $3) RETURNING id',
@@ -149,99 +175,91 @@ export class PostgresStore implements ServiceStore {
         );
         return rows[0]!.id;
       }
-      case 'apply_webhook': {
-        const { statuses, replies } = write.effects;
-        const base = await reserveSeq(sql, write.accountId, statuses.length + replies.length) ?? 0;
-        return this.applyWebhook(sql, write.inboxId, write.accountId, write.effects, write.nowMs, base);
-      }
+      case 'apply_webhook':
+        await lockAccounts(sql, [write.accountId]);
+        return this.applyWebhook(sql, write.inboxId, write.accountId, write.effects, write.nowMs);
     }
   }
 
   /**
-   * Claims in two set-based updates on one snapshot (taken after the counter lock): queued rows of running campaigns
+   * Claims in two set-based updates on one snapshot (taken after the account lock): queued rows of running campaigns
    * whose recipient is not suppressed become `sending`; queued rows whose recipient is suppressed become `skipped`
-   * (whatever their campaign's state, as in SQLite); the rest stay. Each id's seq is base + its position.
+   * (whatever their campaign's state, as in SQLite); the rest stay. Gives the moved ids in the order asked.
    */
-  private async markSending(sql: Sql, accountId: string, ids: readonly number[], nowMs: number, base: number): Promise<number[]> {
+  private async markSending(sql: Sql, accountId: string, ids: readonly number[], nowMs: number): Promise<number[]> {
     if (ids.length === 0) return [];
     const { rows } = await sql.query<{ id: number; ord: number }>(
-      `WITH u AS (SELECT id, ord FROM unnest($1::bigint[]) WITH ORDINALITY AS t(id, ord)),
-       moved AS (
-         UPDATE messages m SET status = 'sending', sending_at = $3, seq = $4 + u.ord, updated_at = $3
-         FROM u
-         WHERE m.id = u.id AND m.account_id = $2 AND m.status = 'queued'
+      `WITH moved AS (
+         UPDATE messages m SET status = 'sending', sending_at = $3, seq = ${NEXT_SEQ}, updated_at = $3
+         WHERE m.id = ANY($1::bigint[]) AND m.account_id = $2 AND m.status = 'queued'
            AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.account_id = m.account_id AND s.to_e164 = m.to_e164)
-           AND EXISTS (SELECT 1 FROM campaigns c WHERE c.id = m.campaign_id AND c.state = 'running')
-         RETURNING m.id, u.ord
+           -- A scalar sub-select, not EXISTS: an EXISTS becomes a join through campaigns, which offers the planner
+           -- messages_queue, and with statistics from a nearly empty table it scans every queued row of the
+           -- campaign that way instead of looking the listed ids up by primary key.
+           AND (SELECT c.state FROM campaigns c WHERE c.id = m.campaign_id) = 'running'
+         RETURNING m.id, ${POSITION} AS ord
        ),
        skipped AS (
-         UPDATE messages m SET status = 'skipped', seq = $4 + u.ord, updated_at = $3
-         FROM u
-         WHERE m.id = u.id AND m.account_id = $2 AND m.status = 'queued'
+         UPDATE messages m SET status = 'skipped', seq = ${NEXT_SEQ}, updated_at = $3
+         WHERE m.id = ANY($1::bigint[]) AND m.account_id = $2 AND m.status = 'queued'
            AND EXISTS (SELECT 1 FROM suppressions s WHERE s.account_id = m.account_id AND s.to_e164 = m.to_e164)
        )
        SELECT id, ord FROM moved`,
-      [ids, accountId, nowMs, base],
+      [ids, accountId, nowMs],
     );
     return rows.sort((a, b) => a.ord - b.ord).map((r) => r.id);
   }
 
   /**
-   * One statement per kind of outcome present, over arrays. Each outcome's seq is base + its position in the list,
-   * so the result is the one SqliteStore gives, row by row in list order, whenever the ids are distinct; a list
-   * naming an id twice (order between its outcomes then matters) is applied one outcome at a time, in order.
+   * One statement per kind of outcome present, over arrays: the result is the one SqliteStore gives, row by row in
+   * list order, whenever the ids are distinct; a list naming an id twice (order between its outcomes then matters)
+   * is applied one outcome at a time, in order.
    */
-  private async recordSendOutcomes(
-    sql: Sql, accountId: string, outcomes: readonly SendOutcome[], nowMs: number, base: number,
-  ): Promise<void> {
-    const numbered = outcomes.map((outcome, i) => ({ outcome, seq: base + i + 1 }));
+  private async recordSendOutcomes(sql: Sql, accountId: string, outcomes: readonly SendOutcome[], nowMs: number): Promise<void> {
     const isDistinct = new Set(outcomes.map((o) => o.id)).size === outcomes.length;
-    const groups = isDistinct ? groupByKind(numbered) : numbered.map((n) => [n]);
+    const groups = isDistinct ? groupByKind(outcomes) : outcomes.map((o) => [o]);
     for (const group of groups) await this.applyOutcomes(sql, accountId, group, nowMs);
   }
 
-  private async applyOutcomes(sql: Sql, accountId: string, group: NumberedOutcome[], nowMs: number): Promise<void> {
-    const kind = group[0]!.outcome.kind;
-    const ids = group.map((n) => n.outcome.id);
-    const seqs = group.map((n) => n.seq);
+  /** One kind of outcome over distinct ids: $1 the ids, each further array aligned with $1. */
+  private async applyOutcomes(sql: Sql, accountId: string, group: SendOutcome[], nowMs: number): Promise<void> {
+    const kind = group[0]!.kind;
+    const ids = group.map((o) => o.id);
     switch (kind) {
       case 'sent': {
         // A status webhook may have settled the row before the HTTP answer came back: keep its status, add the wamid.
-        const wamids = group.map((n) => (n.outcome as Extract<SendOutcome, { kind: 'sent' }>).wamid);
+        const wamids = group.map((o) => (o as Extract<SendOutcome, { kind: 'sent' }>).wamid);
         await sql.query(
-          `WITH u AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS t(id, seq, wamid)),
-           settled AS (
-             UPDATE messages m SET status = 'sent', wamid = u.wamid, sent_at = $4, error_code = NULL, error_message = NULL,
-               seq = u.seq, updated_at = $4
-             FROM u WHERE m.id = u.id AND m.account_id = $5 AND m.status IN ('sending', 'unknown')
+          `WITH settled AS (
+             UPDATE messages m SET status = 'sent', wamid = ${at('$2::text[]')}, sent_at = $3, error_code = NULL,
+               error_message = NULL, seq = ${NEXT_SEQ}, updated_at = $3
+             WHERE m.id = ANY($1::bigint[]) AND m.account_id = $4 AND m.status IN ('sending', 'unknown')
              RETURNING m.id
            )
-           UPDATE messages m SET wamid = COALESCE(m.wamid, u.wamid), sent_at = COALESCE(m.sent_at, $4)
-           FROM u WHERE m.id = u.id AND m.account_id = $5 AND m.id NOT IN (SELECT id FROM settled)`,
-          [ids, seqs, wamids, nowMs, accountId],
+           UPDATE messages m SET wamid = COALESCE(m.wamid, ${at('$2::text[]')}), sent_at = COALESCE(m.sent_at, $3)
+           WHERE m.id = ANY($1::bigint[]) AND m.account_id = $4 AND m.id NOT IN (SELECT id FROM settled)`,
+          [ids, wamids, nowMs, accountId],
         );
         return;
       }
       case 'retry': {
-        const retries = group.map((n) => n.outcome as Extract<SendOutcome, { kind: 'retry' }>);
+        const retries = group as Extract<SendOutcome, { kind: 'retry' }>[];
         await sql.query(
-          `UPDATE messages m SET status = 'queued', attempts = u.attempts, next_attempt_at = u.next_attempt_at,
-             error_code = u.code, error_message = u.message, seq = u.seq, updated_at = $7
-           FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::bigint[], $5::text[], $6::text[])
-             AS u(id, seq, attempts, next_attempt_at, code, message)
-           WHERE m.id = u.id AND m.account_id = $8 AND m.status = 'sending'`,
-          [ids, seqs, retries.map((r) => r.attempts), retries.map((r) => r.nextAttemptAt),
+          `UPDATE messages m SET status = 'queued', attempts = ${at('$2::int[]')}, next_attempt_at = ${at('$3::bigint[]')},
+             error_code = ${at('$4::text[]')}, error_message = ${at('$5::text[]')}, seq = ${NEXT_SEQ}, updated_at = $6
+           WHERE m.id = ANY($1::bigint[]) AND m.account_id = $7 AND m.status = 'sending'`,
+          [ids, retries.map((r) => r.attempts), retries.map((r) => r.nextAttemptAt),
             retries.map((r) => r.error.code), retries.map((r) => r.error.message), nowMs, accountId],
         );
         return;
       }
       case 'failed': {
-        const failures = group.map((n) => n.outcome as Extract<SendOutcome, { kind: 'failed' }>);
+        const failures = group as Extract<SendOutcome, { kind: 'failed' }>[];
         await sql.query(
-          `UPDATE messages m SET status = 'failed', error_code = u.code, error_message = u.message, seq = u.seq, updated_at = $5
-           FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS u(id, seq, code, message)
-           WHERE m.id = u.id AND m.account_id = $6 AND m.status = 'sending'`,
-          [ids, seqs, failures.map((f) => f.error.code), failures.map((f) => f.error.message), nowMs, accountId],
+          `UPDATE messages m SET status = 'failed', error_code = ${at('$2::text[]')}, error_message = ${at('$3::text[]')},
+             seq = ${NEXT_SEQ}, updated_at = $4
+           WHERE m.id = ANY($1::bigint[]) AND m.account_id = $5 AND m.status = 'sending'`,
+          [ids, failures.map((f) => f.error.code), failures.map((f) => f.error.message), nowMs, accountId],
         );
         return;
       }
@@ -250,10 +268,9 @@ export class PostgresStore implements ServiceStore {
         // requeue: not the row's fault, attempts unchanged; skipped: opted out since intake, never sent.
         const [to, from] = kind === 'requeue' ? ['queued', 'sending'] : ['skipped', 'queued'];
         await sql.query(
-          `UPDATE messages m SET status = $3, seq = u.seq, updated_at = $5
-           FROM unnest($1::bigint[], $2::bigint[]) AS u(id, seq)
-           WHERE m.id = u.id AND m.account_id = $6 AND m.status = $4`,
-          [ids, seqs, to, from, nowMs, accountId],
+          `UPDATE messages m SET status = $2, seq = ${NEXT_SEQ}, updated_at = $4
+           WHERE m.id = ANY($1::bigint[]) AND m.account_id = $5 AND m.status = $3`,
+          [ids, to, from, nowMs, accountId],
         );
         return;
       }
@@ -262,17 +279,14 @@ export class PostgresStore implements ServiceStore {
 
   /**
    * One stored body's statuses, replies and preferences, in that order and each as one statement (a body may name
-   * the same row twice: sent, then delivered), then its removal from the inbox. Status i takes seq base + i + 1,
-   * reply j takes base + statuses + j + 1.
+   * the same row twice: sent, then delivered), then its removal from the inbox.
    */
   private async applyWebhook(
-    sql: Sql, inboxId: number, accountId: string, effects: WebhookEffects, nowMs: number, base: number,
+    sql: Sql, inboxId: number, accountId: string, effects: WebhookEffects, nowMs: number,
   ): Promise<WebhookApplied> {
     const touched = new Set<string>();
     const result: WebhookApplied = { statuses: { applied: 0, ignored: 0, unmatched: 0 }, touchedCampaignIds: [], failed: [] };
-    let seq = base;
     for (const change of effects.statuses) {
-      seq++;
       const error = change.error;
       // Located by the callback (row id within campaign and account), else by wamid within the account; moved
       // only from one of `from`, in the statement; suppressAs suppresses the row's recipient when it moved.
@@ -286,19 +300,20 @@ export class PostgresStore implements ServiceStore {
          ),
          changed AS (
            UPDATE messages m SET status = $5, wamid = COALESCE(m.wamid, $4), error_code = COALESCE($6, m.error_code),
-             error_message = COALESCE($7, m.error_message), sent_at = COALESCE(m.sent_at, $8), seq = $9, updated_at = $10
-           FROM target WHERE m.id = target.id AND m.status = ANY($11::text[])
+             error_message = COALESCE($7, m.error_message), sent_at = COALESCE(m.sent_at, $8), seq = ${NEXT_SEQ},
+             updated_at = $9
+           FROM target WHERE m.id = target.id AND m.status = ANY($10::text[])
            RETURNING m.campaign_id, m.to_e164
          ),
          suppressed AS (
            INSERT INTO suppressions (account_id, to_e164, source, created_at)
-           SELECT $3, to_e164, $12::text, $10 FROM changed WHERE $12::text IS NOT NULL
+           SELECT $3, to_e164, $11::text, $9 FROM changed WHERE $11::text IS NOT NULL
            ON CONFLICT (account_id, to_e164) DO NOTHING
          )
          SELECT (SELECT count(*) FROM target)::int AS located, changed.campaign_id
          FROM (VALUES (1)) AS one LEFT JOIN changed ON true`,
         [change.callback?.messageId ?? null, change.callback?.campaignId ?? null, accountId, change.wamid, change.status,
-          error?.code ?? null, error?.message ?? null, change.status === 'failed' ? null : nowMs, seq, nowMs,
+          error?.code ?? null, error?.message ?? null, change.status === 'failed' ? null : nowMs, nowMs,
           change.from, change.suppressAs],
       );
       const row = rows[0]!;
@@ -313,7 +328,6 @@ export class PostgresStore implements ServiceStore {
       }
     }
     for (const reply of effects.replies) {
-      seq++;
       // The row of the quoted message, else the latest sent to any spelling of the person (SQLite's latestSentTo:
       // each spelling's latest send, then the highest id among them). An opt-out suppresses that row's recipient,
       // else the first spelling.
@@ -326,17 +340,17 @@ export class PostgresStore implements ServiceStore {
            ) located ORDER BY pref LIMIT 1
          ),
          changed AS (
-           UPDATE messages m SET reply_text = $4, reply_at = $5, seq = $6, updated_at = $7
+           UPDATE messages m SET reply_text = $4, reply_at = $5, seq = ${NEXT_SEQ}, updated_at = $6
            FROM target WHERE m.id = target.id
            RETURNING m.campaign_id
          ),
          opted_out AS (
            INSERT INTO suppressions (account_id, to_e164, source, created_at)
-           SELECT $2, COALESCE((SELECT to_e164 FROM target), $8::text), 'keyword', $7 WHERE $9::boolean
+           SELECT $2, COALESCE((SELECT to_e164 FROM target), $7::text), 'keyword', $6 WHERE $8::boolean
            ON CONFLICT (account_id, to_e164) DO NOTHING
          )
          SELECT campaign_id FROM changed`,
-        [reply.contextWamid, accountId, reply.recipients, reply.text, reply.atMs, seq, nowMs,
+        [reply.contextWamid, accountId, reply.recipients, reply.text, reply.atMs, nowMs,
           reply.recipients[0] ?? null, reply.isOptOut],
       );
       if (rows[0]) touched.add(rows[0].campaign_id);
@@ -361,7 +375,7 @@ export class PostgresStore implements ServiceStore {
 
   // ---- accounts
 
-  /** The account and its counter row, together. */
+  /** The account and its lock row, together. */
   async insertAccount({ account, secrets, apiKeyHash }: NewAccount): Promise<void> {
     await this.transaction(async (sql) => {
       await sql.query(
@@ -373,7 +387,7 @@ export class PostgresStore implements ServiceStore {
           apiKeyHash, account.messagesPerSecond, account.dailyLimit, account.defaultCountry, account.retentionDays,
           JSON.stringify(account.optOutWords), account.createdAt],
       );
-      await sql.query('INSERT INTO account_counters (account_id) VALUES ($1)', [account.id]);
+      await sql.query('INSERT INTO account_locks (account_id) VALUES ($1)', [account.id]);
     });
   }
 
@@ -455,8 +469,8 @@ export class PostgresStore implements ServiceStore {
   }
 
   /**
-   * Locks the account's counter (every writer of its rows and states waits, so the open-rows check below cannot
-   * miss a row being added or re-queued), then one conditional UPDATE, then the cancel of queued rows with seqs.
+   * Locks the account (every writer of its rows and states waits, so the open-rows check below cannot miss a row
+   * being added or re-queued), then one conditional UPDATE, then the cancel of queued rows with new seqs.
    */
   async transitionCampaign(t: CampaignTransition): Promise<boolean> {
     return this.transaction(async (sql) => {
@@ -472,39 +486,29 @@ export class PostgresStore implements ServiceStore {
         [t.campaignId, t.to, t.reason ? JSON.stringify(t.reason) : null, t.nowMs, t.from, t.onlyIfNoOpenRows ?? false],
       );
       if (rowCount === 0) return false;
-      if (t.cancelQueuedRows) await this.moveCampaignRows(sql, accountId, t.campaignId, 'queued', "status = 'cancelled'", t.nowMs);
+      if (t.cancelQueuedRows) await this.moveCampaignRows(sql, t.campaignId, 'queued', "status = 'cancelled'", t.nowMs);
       return true;
     });
   }
 
-  /** The campaign's account, with its counter row locked; null when there is no such campaign. */
+  /** The campaign's account, locked; null when there is no such campaign. */
   private async lockCampaignAccount(sql: Sql, campaignId: string): Promise<string | null> {
     // A campaign's account never changes, so reading it before the lock is safe.
     const { rows } = await sql.query<{ account_id: string }>('SELECT account_id FROM campaigns WHERE id = $1', [campaignId]);
     const accountId = rows[0]?.account_id;
     if (accountId === undefined) return null;
-    await lockCounters(sql, [accountId]);
+    await lockAccounts(sql, [accountId]);
     return accountId;
   }
 
   /**
-   * Every row of the campaign in `fromStatus` gets `set` and a new seq (in id order); returns how many. The counter
-   * row must be locked already: no other writer can change these rows meanwhile.
+   * Every row of the campaign in `fromStatus` gets `set` and a new seq; returns how many. The account must be locked
+   * already: no other writer can change these rows meanwhile.
    */
-  private async moveCampaignRows(
-    sql: Sql, accountId: string, campaignId: string, fromStatus: MessageStatus, set: string, nowMs: number,
-  ): Promise<number> {
+  private async moveCampaignRows(sql: Sql, campaignId: string, fromStatus: MessageStatus, set: string, nowMs: number): Promise<number> {
     const { rowCount } = await sql.query(
-      `WITH picked AS (
-         SELECT id, row_number() OVER (ORDER BY id) AS ord FROM messages WHERE campaign_id = $1 AND status = $2
-       ),
-       bump AS (
-         UPDATE account_counters SET seq = seq + (SELECT count(*) FROM picked)
-         WHERE account_id = $3 RETURNING seq - (SELECT count(*) FROM picked) AS base
-       )
-       UPDATE messages m SET ${set}, seq = bump.base + picked.ord, updated_at = $4
-       FROM picked, bump WHERE m.id = picked.id AND m.status = $2`,
-      [campaignId, fromStatus, accountId, nowMs],
+      `UPDATE messages SET ${set}, seq = ${NEXT_SEQ}, updated_at = $3 WHERE campaign_id = $1 AND status = $2`,
+      [campaignId, fromStatus, nowMs],
     );
     return rowCount;
   }
@@ -512,7 +516,7 @@ export class PostgresStore implements ServiceStore {
   // ---- messages
 
   /**
-   * One transaction: the counter lock, the campaign's state (FOR SHARE), which keys and numbers the campaign has
+   * One transaction: the account lock, the campaign's state (FOR SHARE), which keys and numbers the campaign has
    * already, then one INSERT of the new rows over arrays (a 5,000-row call is a handful of statements). Results in
    * input order as SqliteStore gives them row by row: a key seen before (stored, or earlier in this call) is
    * duplicate_key, else a number seen before is duplicate_recipient. ON CONFLICT DO NOTHING backs the check up.
@@ -521,8 +525,7 @@ export class PostgresStore implements ServiceStore {
     campaignId: string, accountId: string, rows: readonly NewMessage[], acceptingStates: readonly CampaignState[], nowMs: number,
   ): Promise<InsertResult[] | null> {
     return this.transaction(async (sql) => {
-      const counterAccountId = await this.lockCampaignAccount(sql, campaignId);
-      if (counterAccountId === null) return null;
+      if (await this.lockCampaignAccount(sql, campaignId) === null) return null;
       const { rows: campaign } = await sql.query<{ state: CampaignState }>(
         'SELECT state FROM campaigns WHERE id = $1 FOR SHARE', [campaignId]);
       const state = campaign[0]?.state;
@@ -554,25 +557,24 @@ export class PostgresStore implements ServiceStore {
       if (fresh.length === 0) return results;
 
       const { rows: inserted } = await sql.query<{ row_key: string }>(
-        `WITH bump AS (
-           UPDATE account_counters SET seq = seq + $8 WHERE account_id = $9 RETURNING seq - $8 AS base
-         )
-         INSERT INTO messages (campaign_id, account_id, row_key, to_e164, params_json, header_media_json, status, seq, updated_at)
+        // Ids and seqs in input order: the subquery's order is the order the rows reach the INSERT.
+        `INSERT INTO messages (campaign_id, account_id, row_key, to_e164, params_json, header_media_json, status, seq, updated_at)
          SELECT $1, $2, u.row_key, u.to_e164, u.params_json, u.header_media_json,
            CASE WHEN EXISTS (SELECT 1 FROM suppressions s WHERE s.account_id = $2 AND s.to_e164 = u.to_e164)
              THEN 'skipped' ELSE 'queued' END,
-           bump.base + u.ord, $3
-         FROM unnest($4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY
-           AS u(row_key, to_e164, params_json, header_media_json, ord), bump
-         ORDER BY u.ord
+           ${NEXT_SEQ}, $3
+         FROM (
+           SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY
+             AS t(row_key, to_e164, params_json, header_media_json, ord)
+           ORDER BY ord
+         ) u
          ON CONFLICT DO NOTHING
          RETURNING row_key`,
         [campaignId, accountId, nowMs, fresh.map((f) => f.row.key), fresh.map((f) => f.row.to),
-          fresh.map((f) => JSON.stringify(f.row.params)), fresh.map((f) => (f.row.headerMedia ? JSON.stringify(f.row.headerMedia) : null)),
-          fresh.length, counterAccountId],
+          fresh.map((f) => JSON.stringify(f.row.params)), fresh.map((f) => (f.row.headerMedia ? JSON.stringify(f.row.headerMedia) : null))],
       );
       if (inserted.length < fresh.length) {
-        // Only a row written outside the counter discipline could get here; the stored row wins, as with a key.
+        // Only a row written outside the lock discipline could get here; the stored row wins, as with a key.
         const stored = new Set(inserted.map((r) => r.row_key));
         for (const f of fresh) if (!stored.has(f.row.key)) results[f.index] = 'duplicate_key';
       }
@@ -616,9 +618,8 @@ export class PostgresStore implements ServiceStore {
   }
 
   /**
-   * Across accounts: the accounts with such rows are found first, their counters locked in ascending order, then
-   * one UPDATE numbers each account's rows from its own counter. A row that became `sending` for an account not
-   * in that list is left for the next call.
+   * Across accounts: the accounts with such rows are found first and locked in ascending order, then one UPDATE. A
+   * row that became `sending` for an account not in that list is left for the next call.
    */
   async markUnsettledUnknown(beforeMs: number, nowMs: number): Promise<number> {
     return this.transaction(async (sql) => {
@@ -626,20 +627,10 @@ export class PostgresStore implements ServiceStore {
         `SELECT DISTINCT account_id FROM messages WHERE status = 'sending' AND sending_at < $1`, [beforeMs]);
       if (rows.length === 0) return 0;
       const accountIds = rows.map((r) => r.account_id);
-      await lockCounters(sql, accountIds);
+      await lockAccounts(sql, accountIds);
       const { rowCount } = await sql.query(
-        `WITH picked AS (
-           SELECT id, account_id, row_number() OVER (PARTITION BY account_id ORDER BY id) AS ord
-           FROM messages WHERE status = 'sending' AND sending_at < $1 AND account_id = ANY($2::text[])
-         ),
-         totals AS (SELECT account_id, count(*) AS n FROM picked GROUP BY account_id),
-         bumped AS (
-           UPDATE account_counters c SET seq = c.seq + totals.n FROM totals
-           WHERE c.account_id = totals.account_id RETURNING c.account_id, c.seq - totals.n AS base
-         )
-         UPDATE messages m SET status = 'unknown', seq = bumped.base + picked.ord, updated_at = $3
-         FROM picked JOIN bumped ON bumped.account_id = picked.account_id
-         WHERE m.id = picked.id AND m.status = 'sending'`,
+        `UPDATE messages SET status = 'unknown', seq = ${NEXT_SEQ}, updated_at = $3
+         WHERE status = 'sending' AND sending_at < $1 AND account_id = ANY($2::text[])`,
         [beforeMs, accountIds, nowMs],
       );
       return rowCount;
@@ -650,10 +641,8 @@ export class PostgresStore implements ServiceStore {
     campaignId: string, reopen: { from: CampaignState; to: CampaignState }, nowMs: number,
   ): Promise<{ rows: number; isReopened: boolean }> {
     return this.transaction(async (sql) => {
-      const accountId = await this.lockCampaignAccount(sql, campaignId);
-      if (accountId === null) return { rows: 0, isReopened: false };
-      const rows = await this.moveCampaignRows(
-        sql, accountId, campaignId, 'unknown', "status = 'queued', attempts = 0, next_attempt_at = 0", nowMs);
+      if (await this.lockCampaignAccount(sql, campaignId) === null) return { rows: 0, isReopened: false };
+      const rows = await this.moveCampaignRows(sql, campaignId, 'unknown', "status = 'queued', attempts = 0, next_attempt_at = 0", nowMs);
       if (rows === 0) return { rows, isReopened: false };
       const { rowCount } = await sql.query(
         'UPDATE campaigns SET state = $2, state_reason_json = NULL, finished_at = NULL WHERE id = $1 AND state = $3',
@@ -692,16 +681,15 @@ export class PostgresStore implements ServiceStore {
    */
   async claimPendingWebhooks(limit: number, claimMs: number): Promise<PendingWebhook[]> {
     const rows = await this.rows(
-      `WITH picked AS (
-         SELECT id FROM webhook_inbox
-         WHERE claimed_until IS NULL OR claimed_until <= statement_timestamp()
-         ORDER BY id LIMIT $1
-         FOR UPDATE SKIP LOCKED
-       ),
-       claimed AS (
-         UPDATE webhook_inbox w SET claimed_until = statement_timestamp() + ${ms(2)}
-         FROM picked WHERE w.id = picked.id
-         RETURNING w.id, w.account_id, w.body
+      `WITH claimed AS (
+         UPDATE webhook_inbox SET claimed_until = statement_timestamp() + ${ms(2)}
+         WHERE id = ANY(ARRAY(
+           SELECT id FROM webhook_inbox
+           WHERE claimed_until IS NULL OR claimed_until <= statement_timestamp()
+           ORDER BY id LIMIT $1
+           FOR UPDATE SKIP LOCKED
+         ))
+         RETURNING id, account_id, body
        )
        SELECT id, account_id, body FROM claimed ORDER BY id`,
       [limit, claimMs],
@@ -719,10 +707,10 @@ export class PostgresStore implements ServiceStore {
     return new Set(recipients.filter((to) => found.has(to)));
   }
 
-  /** Under the account's counter lock: a claim in flight either commits first or sees this suppression. */
+  /** Under the account's lock: a claim in flight either commits first or sees this suppression. */
   async addSuppression(accountId: string, to: string, source: string, nowMs: number): Promise<void> {
     await this.transaction(async (sql) => {
-      await lockCounters(sql, [accountId]);
+      await lockAccounts(sql, [accountId]);
       await sql.query(
         `INSERT INTO suppressions (account_id, to_e164, source, created_at) VALUES ($1, $2, $3, $4)
          ON CONFLICT (account_id, to_e164) DO NOTHING`,
@@ -770,28 +758,37 @@ export class PostgresStore implements ServiceStore {
   }
 }
 
-interface NumberedOutcome {
-  outcome: SendOutcome;
-  seq: number;
-}
+// Updates by a list of ids select the rows with `id = ANY($1)` (an index scan of the primary key whatever the
+// table's statistics say) and read each row's own values from arrays aligned with $1 by its position there, rather
+// than joining an unnest(): with statistics from when the table was nearly empty (a fresh database, a first big
+// import) the planner took the messages side for one row and rescanned the unnest once per message row, 200 claimed
+// ids costing a second. array_position is linear in the list, so these updates are for the sender's lists (tens to
+// hundreds of ids), not for whole campaigns.
+/** The row's 1-based position in the id list $1 (the first, should an id be listed twice). */
+const POSITION = 'array_position($1::bigint[], m.id)';
+/** The element of `array` (aligned with $1) for the row. */
+const at = (array: string): string => `(${array})[${POSITION}]`;
 
 /** Outcomes of one kind together, kinds in order of first appearance (their rows are distinct, so order is free). */
-function groupByKind(numbered: NumberedOutcome[]): NumberedOutcome[][] {
-  const groups = new Map<SendOutcome['kind'], NumberedOutcome[]>();
-  for (const n of numbered) {
-    const group = groups.get(n.outcome.kind);
-    if (group) group.push(n);
-    else groups.set(n.outcome.kind, [n]);
+function groupByKind(outcomes: readonly SendOutcome[]): SendOutcome[][] {
+  const groups = new Map<SendOutcome['kind'], SendOutcome[]>();
+  for (const outcome of outcomes) {
+    const group = groups.get(outcome.kind);
+    if (group) group.push(outcome);
+    else groups.set(outcome.kind, [outcome]);
   }
   return [...groups.values()];
 }
 
 /**
  * Per number in `recipients`, the account's latest sent row to it (latest sent_at, then highest id); the caller
- * takes the highest id among them, as SqliteStore's latestSentTo does.
+ * takes the highest id among them, as SqliteStore's latestSentTo does. Found campaign by campaign through
+ * messages_by_recipient (campaign_id, to_e164) rather than through an index of its own: every message update
+ * already writes each of the table's indexes (seq changes, so no update is HOT), and replies are rare next to those.
  */
 function LATEST_SENT_TO(accountParam: string, recipientsParam: string): string {
   return `SELECT DISTINCT ON (to_e164) id, to_e164 FROM messages
-    WHERE account_id = ${accountParam} AND to_e164 = ANY(${recipientsParam}::text[]) AND sent_at IS NOT NULL
+    WHERE campaign_id IN (SELECT id FROM campaigns WHERE account_id = ${accountParam}) AND account_id = ${accountParam}
+      AND to_e164 = ANY(${recipientsParam}::text[]) AND sent_at IS NOT NULL
     ORDER BY to_e164, sent_at DESC, id DESC`;
 }

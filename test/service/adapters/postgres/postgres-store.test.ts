@@ -152,7 +152,7 @@ describe.runIf(hasPostgres)('PostgresStore on PostgreSQL', () => {
     const stale: SenderFence = { accountId: 'fence-acct', token: old!.token };
     const fresh: SenderFence = { accountId: 'fence-acct', token: current!.token };
     const before = (await admin.query('SELECT id, status, seq, updated_at FROM messages WHERE campaign_id = $1 ORDER BY id', ['fence-c'])).rows;
-    const counterBefore = await count('SELECT seq AS n FROM account_counters WHERE account_id = $1', ['fence-acct']);
+    const seqBefore = await count('SELECT last_value AS n FROM message_seq');
 
     const results = await store.writeBatch([
       { kind: 'claim', fence: stale, ids: ids.slice(0, 3), nowMs: 5 },
@@ -166,8 +166,8 @@ describe.runIf(hasPostgres)('PostgresStore on PostgreSQL', () => {
 
     const after = (await admin.query('SELECT id, status, seq, updated_at FROM messages WHERE campaign_id = $1 ORDER BY id', ['fence-c'])).rows;
     expect(after.filter((r) => r.id !== String(ids[3]))).toEqual(before.filter((r) => r.id !== String(ids[3])));
-    // Only the good claim's one number was taken from the counter.
-    expect(await count('SELECT seq AS n FROM account_counters WHERE account_id = $1', ['fence-acct'])).toBe(counterBefore + 1);
+    // Only the good claim drew a number: the fenced-off writes stopped before touching anything.
+    expect(await count('SELECT last_value AS n FROM message_seq')).toBe(seqBefore + 1);
 
     // The current holder's lease expiring stops its claims, not its outcomes (a send in flight still settles).
     const short = await store.acquireSenderLease('fence-acct', 'new', 10);
@@ -224,7 +224,7 @@ describe.runIf(hasPostgres)('PostgresStore on PostgreSQL', () => {
         const take = Math.min(free.length, 1 + Math.floor(random() * 6));
         const batch = free.splice(Math.floor(random() * (free.length - take + 1)), take);
         const withNoise = random() < 0.3;
-        // A write that fails in its savepoint takes numbers from the counter and gives them back: no gap is seen.
+        // Now and then a write fails (a stale fence) in the same transaction: undone alone, the claim after it commits.
         const claim = await store.writeBatch([
           ...(withNoise ? [{ kind: 'claim' as const, fence: stale, ids: batch, nowMs: 20 }] : []),
           { kind: 'claim', fence, ids: batch, nowMs: 20 },
@@ -287,11 +287,11 @@ describe.runIf(hasPostgres)('PostgresStore on PostgreSQL', () => {
     const ids = await seedAccount(store, 'dies-acct', 'dies-c', 3);
     const lease = await store.acquireSenderLease('dies-acct', 'holder', 60_000);
     const fence: SenderFence = { accountId: 'dies-acct', token: lease!.token };
-    // Another transaction holds the account's counter row: the batch waits on it, and is killed while waiting.
+    // Another transaction holds the account's lock row: the batch waits on it, and is killed while waiting.
     const blocker = await admin.connect();
     try {
       await blocker.query('BEGIN');
-      await blocker.query(`SELECT 1 FROM account_counters WHERE account_id = 'dies-acct' FOR UPDATE`);
+      await blocker.query(`SELECT 1 FROM account_locks WHERE account_id = 'dies-acct' FOR UPDATE`);
       const batch = store.writeBatch([
         { kind: 'save_webhook', accountId: 'dies-acct', body: Buffer.from('{}'), nowMs: 1 },
         { kind: 'claim', fence, ids, nowMs: 1 },
@@ -300,7 +300,7 @@ describe.runIf(hasPostgres)('PostgresStore on PostgreSQL', () => {
       for (let i = 0; i < 100; i++) {
         const killed = await admin.query(
           `SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
-           WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%account_counters%'`);
+           WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%account_locks%'`);
         if (killed.rowCount) break;
         await sleep(20);
       }
