@@ -63,7 +63,8 @@ export async function checkFence(sql: Sql, fence: SenderFence, isClaim: boolean)
   const { rows } = await sql.query(
     `WITH acct AS (SELECT account_id FROM account_locks WHERE account_id = $1 FOR NO KEY UPDATE)
      SELECT 1 FROM sender_leases l
-     WHERE l.account_id = (SELECT account_id FROM acct) AND l.token = $2
+     -- holder '' is a released lease: during its quiet time nobody writes, its last holder included.
+     WHERE l.account_id = (SELECT account_id FROM acct) AND l.token = $2 AND l.holder <> ''
        AND (NOT $3::boolean OR l.expires_at > clock_timestamp())
      FOR SHARE`,
     [fence.accountId, fence.token, isClaim],
