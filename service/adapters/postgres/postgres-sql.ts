@@ -34,6 +34,8 @@ export interface SqlPool extends Sql {
 export interface PoolOptions {
   /** Connections at most (default 10). Instances × size must stay under the server's max_connections. */
   size?: number;
+  /** Longest wait for a connection before the call fails (default 15 s). */
+  connectTimeoutMs?: number;
   /** An idle connection failed (server restart, network); the pool replaces it. Default: ignored. */
   onIdleError?: (error: Error) => void;
 }
@@ -47,7 +49,15 @@ const TYPES: pg.CustomTypesConfig = {
 };
 
 export function createPool(url: string, options: PoolOptions = {}): SqlPool {
-  const pool = new pg.Pool({ connectionString: url, max: options.size ?? 10, types: TYPES });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.size ?? 10,
+    types: TYPES,
+    // Waiting longer than this for a connection (server unreachable, or every pooled one busy) fails the call.
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 15_000,
+    // TCP keep-alive: a connection whose peer vanished (failover, NAT timeout) is noticed instead of hanging.
+    keepAlive: true,
+  });
   // Without a listener an idle client's error would be thrown from the pool's EventEmitter and end the process.
   pool.on('error', (error) => options.onIdleError?.(error));
   let ending: Promise<void> | null = null;

@@ -19,7 +19,7 @@ import { applyMigrations } from './migrations';
 import { checkFence, lockAccounts, NEXT_SEQ } from './postgres-locks';
 import { PostgresPrivacyStore } from './postgres-privacy-store';
 import { toAccount, toCampaign, toView, VIEW_COLUMNS } from './postgres-rows';
-import { createPool, inSavepoint, inTransaction, type Row, type Sql, type SqlPool } from './postgres-sql';
+import { createPool, inSavepoint, inTransaction, sqlState, type Row, type Sql, type SqlPool } from './postgres-sql';
 
 export type { NewAccount, SecretCipher } from '../../service-store';
 
@@ -138,25 +138,34 @@ export class PostgresStore implements ServiceStore {
   /**
    * A batch of one write needs no savepoint: when it fails, the transaction is rolled back and that failure is the
    * batch's only result, as a rolled-back savepoint followed by an empty COMMIT would have given (two round trips
-   * fewer on the sender's path).
+   * fewer on the sender's path). A lone webhook body is one INSERT, committed on its own.
    */
   private async writeAlone(write: BatchWrite): Promise<BatchItemResult> {
-    let failure: { error: unknown } | null = null;
     try {
-      const value = await this.transaction(async (sql) => {
-        try {
-          return await this.runWrite(sql, write);
-        } catch (error) {
-          // Marked as the write's own failure, so the transaction's rollback is not taken for a failed COMMIT.
-          failure = { error };
-          throw error;
-        }
-      });
+      const value = write.kind === 'save_webhook'
+        ? await this.saveWebhook(this.pool, write)
+        : await this.transaction(async (sql) => {
+          try {
+            return await this.runWrite(sql, write);
+          } catch (error) {
+            throw new WriteFailed(error);
+          }
+        });
       return { ok: true, value };
     } catch (error) {
-      if (failure !== null && (failure as { error: unknown }).error === error) return { ok: false, error };
+      // Anything else (ROLLBACK or COMMIT failing, the connection lost) rejects the batch: nothing happened.
+      if (error instanceof WriteFailed) return { ok: false, error: error.error };
+      if (write.kind === 'save_webhook' && !isConnectionError(error)) return { ok: false, error };
       throw error;
     }
+  }
+
+  private async saveWebhook(sql: Sql, write: Extract<BatchWrite, { kind: 'save_webhook' }>): Promise<number> {
+    const { rows } = await sql.query<{ id: number }>(
+      'INSERT INTO webhook_inbox (account_id, body, received_at) VALUES ($1, $2, $3) RETURNING id',
+      [write.accountId, write.body, write.nowMs],
+    );
+    return rows[0]!.id;
   }
 
   private async runWrite(sql: Sql, write: BatchWrite): Promise<unknown> {
@@ -168,13 +177,8 @@ export class PostgresStore implements ServiceStore {
         await checkFence(sql, write.fence, false);
         await this.recordSendOutcomes(sql, write.fence.accountId, write.outcomes, write.nowMs);
         return null;
-      case 'save_webhook': {
-        const { rows } = await sql.query<{ id: number }>(
-          'INSERT INTO webhook_inbox (account_id, body, received_at) VALUES ($1, $2, $3) RETURNING id',
-          [write.accountId, write.body, write.nowMs],
-        );
-        return rows[0]!.id;
-      }
+      case 'save_webhook':
+        return this.saveWebhook(sql, write);
       case 'apply_webhook':
         await lockAccounts(sql, [write.accountId]);
         return this.applyWebhook(sql, write.inboxId, write.accountId, write.effects, write.nowMs);
@@ -768,6 +772,16 @@ export class PostgresStore implements ServiceStore {
 const POSITION = 'array_position($1::bigint[], m.id)';
 /** The element of `array` (aligned with $1) for the row. */
 const at = (array: string): string => `(${array})[${POSITION}]`;
+
+/** A write's own failure inside writeAlone's transaction: the batch resolves with it instead of rejecting. */
+class WriteFailed {
+  constructor(readonly error: unknown) {}
+}
+
+/** A failure of the connection rather than of the statement: no SQLSTATE from the server. */
+function isConnectionError(error: unknown): boolean {
+  return sqlState(error) === undefined;
+}
 
 /** Outcomes of one kind together, kinds in order of first appearance (their rows are distinct, so order is free). */
 function groupByKind(outcomes: readonly SendOutcome[]): SendOutcome[][] {

@@ -5,6 +5,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyMigrations, MIGRATIONS } from '../../../../service/adapters/postgres/migrations';
+import { checkFence } from '../../../../service/adapters/postgres/postgres-locks';
 import { createPool } from '../../../../service/adapters/postgres/postgres-sql';
 import { PostgresStore } from '../../../../service/adapters/postgres/postgres-store';
 import type { MessageStatus } from '../../../../service/campaigns/message-status';
@@ -180,6 +181,36 @@ describe.runIf(hasPostgres)('PostgresStore on PostgreSQL', () => {
     expect(late[1]).toEqual({ ok: true, value: null });
     expect((await admin.query('SELECT status FROM messages WHERE id = $1', [ids[4]])).rows[0].status).toBe('queued');
     expect((await admin.query('SELECT status, wamid FROM messages WHERE id = $1', [ids[3]])).rows[0]).toEqual({ status: 'sent', wamid: 'w3' });
+  });
+
+  it('holds a takeover, an opt-out and a pause until the fenced transaction in flight has committed', async () => {
+    const store = await open();
+    const ids = await seedAccount(store, 'order-acct', 'order-c', 2);
+    const lease = await store.acquireSenderLease('order-acct', 'old', 300);
+    // A sender's group commit, stopped between its fence and its COMMIT.
+    const pool = createPool(url, { size: 1 });
+    const session = await pool.connect();
+    try {
+      await session.query('BEGIN');
+      await checkFence(session, { accountId: 'order-acct', token: lease!.token }, true);
+      await session.query(`UPDATE messages SET status = 'sending', seq = nextval('message_seq') WHERE id = $1`, [ids[0]]);
+      await sleep(400); // the lease has expired meanwhile
+      const done: string[] = [];
+      const takeover = store.acquireSenderLease('order-acct', 'new', 60_000).then((l) => (done.push('takeover'), l));
+      const optOut = store.addSuppression('order-acct', '+15551000001', 'keyword', 9).then(() => done.push('opt-out'));
+      const pause = store.transitionCampaign({ campaignId: 'order-c', from: ['running'], to: 'paused', reason: null, nowMs: 9 })
+        .then(() => done.push('pause'));
+      await sleep(300);
+      expect(done).toEqual([]);
+      await session.query('COMMIT');
+      await Promise.all([takeover, optOut, pause]);
+      expect((await takeover)?.token).toBe(lease!.token + 1);
+      // The new holder's first look sees the old holder's committed claim.
+      expect((await admin.query('SELECT status FROM messages WHERE id = $1', [ids[0]])).rows[0].status).toBe('sending');
+    } finally {
+      session.release();
+      await pool.end();
+    }
   });
 
   it('moves each id once when two instances claim the same ids at the same time', async () => {
