@@ -9,6 +9,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, chownSync, constants, existsSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
+import pg from 'pg';
 import { freePort } from '../../service/bench/free-port';
 
 export interface PostgresServer {
@@ -94,10 +95,16 @@ export async function startPostgres(): Promise<PostgresServer | null> {
  */
 export async function createScratchDatabase(url: string, name: string): Promise<string> {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`database name must match [a-z_][a-z0-9_]{0,62}: ${name}`);
-  const binDir = findPostgresBinDir();
-  const psql = binDir !== null && isExecutable(join(binDir, 'psql')) ? join(binDir, 'psql') : 'psql';
-  const sql = `DROP DATABASE IF EXISTS ${name} WITH (FORCE);\nCREATE DATABASE ${name};\n`;
-  await run(psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url], { input: sql });
+  // Through the driver, not psql: TEST_DATABASE_URL may name a server on a machine without the client tools.
+  const client = new pg.Client({ connectionString: url });
+  client.on('error', () => {}); // a server going away mid-call rejects the query below; no unhandled 'error' event
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
   const scratch = new URL(url);
   scratch.pathname = `/${name}`;
   return scratch.toString();
@@ -172,12 +179,31 @@ async function startServer(
     }
     await sleep(50);
   }
-  // Should the test process die without calling stop(), do not leave a server behind.
+  // Should the test process die without calling stop(), do not leave a server behind: an immediate shutdown when
+  // Node exits, and for a death that runs no exit handler (SIGKILL, a killed process group) a detached watchdog
+  // that stops the server and removes its folder once this process is gone.
   const onExit = () => child.kill('SIGQUIT');
   process.once('exit', onExit);
-  child.once('exit', () => process.off('exit', onExit));
+  const watchdog = spawn('sh', ['-c', WATCHDOG, 'pg-watchdog', String(process.pid), String(child.pid), dirname(dataDir)], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  watchdog.unref();
+  child.once('exit', () => {
+    process.off('exit', onExit);
+    watchdog.kill('SIGKILL');
+  });
   return child;
 }
+
+/** sh -c WATCHDOG _ PARENT_PID SERVER_PID FOLDER: waits for PARENT to go, then fast-stops SERVER and removes FOLDER. */
+const WATCHDOG = [
+  'while kill -0 "$1" 2>/dev/null; do sleep 1; done',
+  'kill -INT "$2" 2>/dev/null',
+  'n=0; while kill -0 "$2" 2>/dev/null && [ "$n" -lt 150 ]; do sleep 0.1; n=$((n+1)); done',
+  'kill -0 "$2" 2>/dev/null && kill -KILL "$2"',
+  'rm -rf "$3"',
+].join('\n');
 
 /** pg_isready when it is installed; otherwise the postmaster.pid status line, which reads "ready" once it accepts. */
 async function acceptsConnections(binDir: string, dataDir: string, port: number): Promise<boolean> {
@@ -213,10 +239,9 @@ function stopper(child: ChildProcess, base: string): () => Promise<void> {
 }
 
 /** Runs a command to completion, quietly; rejects with its output when it fails. */
-function run(file: string, args: string[], options: { cwd?: string; uid?: number; gid?: number; input?: string }): Promise<void> {
+function run(file: string, args: string[], options: { cwd?: string; uid?: number; gid?: number }): Promise<void> {
   return new Promise((resolve, reject) => {
-    const { input, ...spawnOptions } = options;
-    const child = spawn(file, args, { ...spawnOptions, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -225,7 +250,6 @@ function run(file: string, args: string[], options: { cwd?: string; uid?: number
       if (code === 0) resolve();
       else reject(new Error(`${file} ${args.join(' ')} failed (${signal ?? code})\n${output.trim()}`));
     });
-    if (input !== undefined) child.stdin?.end(input);
   });
 }
 
