@@ -7,6 +7,8 @@ import type { Logger } from '../../campaigns/ports';
 export const REDACTED_KEYS = [
   'accessToken', 'appSecret', 'verifyToken', 'apiKey', 'authorization', 'token', 'secret', 'password',
   'to', 'phone', 'from', 'waId', 'recipient', 'text', 'body', 'params', 'reply',
+  // PostgreSQL errors' `detail` may quote the row's values (a unique violation names the key: a phone number).
+  'detail', 'databaseUrl', 'connectionString',
 ];
 
 const CENSOR = '[redacted]';
@@ -15,9 +17,11 @@ const redactedKeys = new Set(REDACTED_KEYS.map((key) => key.toLowerCase()));
 /**
  * Values masked wherever they appear in a string. Phone numbers: nine or more digits, optionally after a `+`, with
  * at most two separators between digits (`+91 98765 41100`, `(415) 555-0100`); ISO dates and times have fewer digits
- * per run and survive. API keys (`wsk_`), Meta access tokens (`EAA…`) and anything after `Bearer`.
+ * per run and survive. API keys (`wsk_`), Meta access tokens (`EAA…`), anything after `Bearer`, and the password
+ * of a URL (`postgres://user:password@host`).
  */
 const SENSITIVE_PATTERNS: readonly [RegExp, string][] = [
+  [/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)[^\s@]+@/gi, '$1[password]@'],
   [/\bwsk_[A-Za-z0-9_-]{8,}/g, '[api key]'],
   [/\bEAA[A-Za-z0-9]{16,}/g, '[token]'],
   [/\b(Bearer|Basic)\s+\S+/gi, '$1 [token]'],

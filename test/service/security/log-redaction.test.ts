@@ -189,8 +189,11 @@ describe('a careless log line', () => {
     logger.info({ rows: [{ key: 'r1', to: 919876541104, params: { 1: name(1) } }], note: `key ${key} and ${SECRETS.accessToken}` }, 'rows');
     logger.error({ err: new Error(`token EAAGm0PX4ZCpsBAHZBexampletoken expired; retry to 14155550100`) }, 'graph');
     logger.info({ campaignId: 'c_5jL5LPbexFsx', state: 'running', at: '2026-11-22T20:43:09.123Z', attempts: 3, webhookId: 12 }, 'kept');
+    logger.error({ error: 'connect ECONNREFUSED postgres://svc:Pg-s3cret-pw@db.internal:5432/campaigns' }, 'database');
+    logger.error({ err: { code: '23505', detail: 'Key (campaign_id, to_e164)=(c_1, +919876541105) already exists.' } }, 'pg');
     const log = out.join('');
-    expect(leaksIn(log, [
+    expect(log).toContain('postgres://svc:[password]@db.internal:5432/campaigns');
+    expect(leaksIn(log, ['Pg-s3cret-pw', '919876541105',
       '98765 41100', '9876541100', '(415) 555-0100', '555-0100', '919876541102', '919876541103', '919876541104', '14155550100',
       key, key.slice(4), SECRETS.verifyToken, SECRETS.accessToken, 'EAAGm0PX4ZCpsBAHZBexampletoken', PRIVATE_REPLY, name(1),
     ])).toEqual([]);
