@@ -35,7 +35,11 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
    * send path's hot updates; it would not be enough alone either (page splits leave copies in slack), which is why
    * erasure compacts the file (compactor.ts) rather than trusting deletes.
    */
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    /** Called after an account is deleted: SqliteStore drops what it keeps of the account in memory (its lease). */
+    private readonly onAccountDeleted: (accountId: string) => void = () => {},
+  ) {
     db.pragma('secure_delete = FAST');
     db.exec(PRIVACY_SCHEMA_SQL);
     this.statements = this.prepare();
@@ -189,6 +193,7 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
       const webhooks = s.deleteWebhooks.run(accountId).changes;
       // The secrets (sealed tokens, the API key's hash) live on the account row itself.
       s.deleteAccount.run(accountId);
+      this.onAccountDeleted(accountId);
       return { campaigns, messages, suppressions, webhooks };
     });
   }

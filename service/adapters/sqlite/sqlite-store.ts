@@ -58,7 +58,8 @@ export class SqliteStore implements ServiceStore {
     this.db.prepare('INSERT OR IGNORE INTO schema_meta(key, value) VALUES (?, ?)').run('version', String(SCHEMA_VERSION));
     this.seq = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM messages').get() as { seq: number }).seq;
     this.statements = this.prepare();
-    this.privacy = new SqlitePrivacyStore(this.db);
+    // An erased account's lease goes with it: its holder's next fenced write fails, as on PostgreSQL.
+    this.privacy = new SqlitePrivacyStore(this.db, (accountId) => this.senderLeases.delete(accountId));
   }
 
   async close(): Promise<void> {
