@@ -9,6 +9,7 @@ const entries = {
   'simulator-main': 'service/simulator-main.ts',
   bench: 'service/bench/bench.ts',
   demo: 'service/demo/demo.ts',
+  'start-postgres': 'service/devtools/start-postgres.ts',
 };
 const entryPoints = Object.fromEntries(Object.entries(entries).filter(([, file]) => existsSync(file)));
 const started = Date.now();

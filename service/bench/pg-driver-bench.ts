@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
-import { createScratchDatabase, startPostgres } from '../../test/support/postgres-server';
+import { createScratchDatabase, startPostgres } from '../devtools/postgres-server';
 
 /** From node_modules/NAME/package.json (pg-cursor's `exports` hide it from require): run from the repo root. */
 function versionOf(name: string): string {
