@@ -60,6 +60,9 @@ export class CampaignEngine {
   private cancelRenew: (() => void) | null = null;
   private isRunning = false;
   private isScanning = false;
+  /** Instances alive at the last scan (this one included), and accounts with a running campaign then. */
+  private liveInstances = 1;
+  private busyAccounts = new Set<string>();
   private readonly options: CampaignEngineOptions;
   /** Every sender's writes and the webhook intake's share these commits. */
   readonly commits: GroupCommit;
@@ -96,6 +99,7 @@ export class CampaignEngine {
     await Promise.all(senders.map(([, held]) => held.pipeline.stop()));
     await this.commits.commit();
     await Promise.all(senders.map(([, held]) => this.releaseLease(held)));
+    await this.store.leaveInstances(this.options.instanceId).catch(() => undefined);
   }
 
   /** Call after any change of a campaign's state in the store (HTTP routes do). */
@@ -137,12 +141,22 @@ export class CampaignEngine {
 
   private async follow(campaign: Campaign): Promise<void> {
     if (campaign.state === 'running') {
-      (await this.senderFor(campaign.accountId))?.pipeline.addCampaign(campaign);
+      if (this.hasRoomFor(campaign.accountId)) (await this.senderFor(campaign.accountId))?.pipeline.addCampaign(campaign);
     } else {
       this.senders.get(campaign.accountId)?.pipeline.removeCampaign(campaign.id);
     }
     if (campaign.state === 'scheduled') this.scheduleStart(campaign);
     else this.unschedule(campaign.id);
+  }
+
+  /**
+   * Whether this instance may take one more sender: with several instances, each takes at most its fair share of
+   * the accounts that have work (rounded up), so the numbers spread over them; the others' scans take the rest.
+   */
+  private hasRoomFor(accountId: string): boolean {
+    if (this.senders.has(accountId) || this.starting.has(accountId)) return true;
+    const busy = new Set(this.busyAccounts).add(accountId).size;
+    return this.senders.size + this.starting.size < Math.ceil(busy / this.liveInstances);
   }
 
   /** The account's sender on this instance: set up when this instance can take the lease, else null. */
@@ -283,6 +297,7 @@ export class CampaignEngine {
         const settled = await this.store.markUnsettledUnknown(now - this.options.reconcileAfterMs, now);
         if (settled > 0) this.logger.warn({ rows: settled }, 'sends with no outcome marked unknown');
       }
+      this.liveInstances = await this.store.heartbeat(this.options.instanceId, this.options.scanIntervalMs * 3);
       const open = await this.store.listCampaignsInStates(['scheduled', 'running']);
       const running = new Map<string, Campaign[]>();
       for (const campaign of open) {
@@ -304,8 +319,9 @@ export class CampaignEngine {
       for (const [accountId, held] of [...this.senders]) {
         if (!running.has(accountId) && held.pipeline.campaignCount === 0) await this.retire(accountId, held);
       }
+      this.busyAccounts = new Set(running.keys());
       for (const [accountId, campaigns] of running) {
-        const held = await this.senderFor(accountId);
+        const held = this.hasRoomFor(accountId) ? await this.senderFor(accountId) : null;
         for (const campaign of campaigns) {
           if (held && !held.pipeline.hasCampaign(campaign.id)) held.pipeline.addCampaign(campaign);
           await this.finishIfDone(campaign.id);

@@ -135,8 +135,15 @@ export interface LeaseStore {
    * window starts after the last send of this holder could have reached Meta.
    */
   releaseSenderLease(fence: SenderFence, holder: string, quietMs: number): Promise<void>;
-  /** A lease for a job that must run on one instance at a time (retention, reconciliation); null when held elsewhere. */
+  /** A lease for a job that must run on one instance at a time (retention, reconciliation); false when held elsewhere. */
   acquireJobLease(job: string, holder: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Records that this instance is alive for `ttlMs` and returns how many instances are alive, this one included:
+   * each takes no more than its fair share of the sender leases, so the numbers spread over the instances.
+   */
+  heartbeat(instanceId: string, ttlMs: number): Promise<number>;
+  /** This instance is shutting down: it no longer counts as alive. */
+  leaveInstances(instanceId: string): Promise<void>;
 }
 
 export interface AccountStore {

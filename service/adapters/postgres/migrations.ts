@@ -155,6 +155,18 @@ CREATE TABLE retention_marks (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'live instances',
+    sql: `
+-- Each service instance says it is alive every scan (LeaseStore.heartbeat): the count of live ones sets each
+-- instance's fair share of the sender leases. Holds instance names only (host:pid:random), no account data.
+CREATE TABLE live_instances (
+  instance_id TEXT COLLATE "C" PRIMARY KEY,
+  seen_until TIMESTAMPTZ NOT NULL
+);
+`,
+  },
 ];
 
 /**

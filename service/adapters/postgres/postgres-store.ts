@@ -114,6 +114,24 @@ export class PostgresStore implements ServiceStore {
     return rows.length === 1;
   }
 
+  async heartbeat(instanceId: string, ttlMs: number): Promise<number> {
+    const rows = await this.rows(
+      `WITH seen AS (
+         INSERT INTO live_instances (instance_id, seen_until) VALUES ($1, statement_timestamp() + ${ms(2)})
+         ON CONFLICT (instance_id) DO UPDATE SET seen_until = excluded.seen_until
+       ), gone AS (
+         DELETE FROM live_instances WHERE seen_until < statement_timestamp() - interval '1 hour'
+       )
+       SELECT 1 + COUNT(*) AS live FROM live_instances WHERE seen_until > statement_timestamp() AND instance_id <> $1`,
+      [instanceId, ttlMs],
+    );
+    return Number(rows[0]?.live ?? 1);
+  }
+
+  async leaveInstances(instanceId: string): Promise<void> {
+    await this.pool.query('DELETE FROM live_instances WHERE instance_id = $1', [instanceId]);
+  }
+
   // ---- the group commit's writes
 
   /**

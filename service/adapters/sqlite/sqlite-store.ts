@@ -182,6 +182,12 @@ export class SqliteStore implements ServiceStore {
     return true;
   }
 
+  async heartbeat(): Promise<number> {
+    return 1;
+  }
+
+  async leaveInstances(): Promise<void> {}
+
   /** Throws LeaseLostError unless `fence` names the account's current lease (and, for claims, an unexpired one). */
   private checkFence(fence: SenderFence, isClaim: boolean): void {
     const lease = this.senderLeases.get(fence.accountId);
