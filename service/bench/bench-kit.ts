@@ -1,7 +1,8 @@
 // What every bench scenario shares: child processes, JSON over HTTP, real (non-sandbox) accounts registered at the
 // standalone simulator with a known app secret, recipients outside the simulator's fixed-outcome numbers,
-// percentiles and /proc CPU. All of it is bundled into dist/service/bench.js.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+// percentiles and /proc CPU and memory; and the two measures run on SQLite and on PostgreSQL alike: throughput
+// (measureThroughput) and intake (measureIntake). All of it is bundled into dist/service/bench.js.
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -124,3 +125,169 @@ export function machineLoad(): string {
 
 export const fmt = (n: number, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
+
+/** Peak resident memory of a process, in MB (VmHWM). */
+export function peakRssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:')) ?? '';
+  return Number(/(\d+)/.exec(line)?.[1] ?? 0) / 1024;
+}
+
+/**
+ * The service a measure drives: one process on SQLite, or several instances sharing one PostgreSQL database. Sender i
+ * (its webhooks, campaign, rows and start) goes to instance i mod n, as a round-robin load balancer would send it.
+ */
+export interface ServiceCluster {
+  simUrl: string;
+  /** The account CLI's environment (DATA_DIR; on PostgreSQL also DATABASE_URL and the shared SECRET_KEY). */
+  serviceEnv: NodeJS.ProcessEnv;
+  instances: readonly { url: string; pid: number }[];
+  /** CPU (µs) of a database server running in processes of its own (PostgreSQL); absent for SQLite, in the service. */
+  databaseCpuMicros?: () => number;
+}
+
+/** The single SQLite process of `env` as a cluster. */
+export function clusterOf(env: BenchEnv): ServiceCluster {
+  return { simUrl: env.simUrl, serviceEnv: env.serviceEnv, instances: [{ url: env.serviceUrl, pid: env.servicePid }] };
+}
+
+let numberSeq = 0;
+/** Creates an account with the account CLI and registers its number at the simulator, webhooks to `serviceUrl`. */
+export async function makeSender(
+  cluster: Pick<ServiceCluster, 'simUrl' | 'serviceEnv'>, serviceUrl: string, mps: number,
+): Promise<{ accountId: string; apiKey: string; phoneNumberId: string }> {
+  numberSeq++;
+  const phoneNumberId = `7000${numberSeq}`;
+  const wabaId = `8000${numberSeq}`;
+  const created = spawnSync(process.execPath, [join(DIST, 'account-cli.js'), 'create', '--name', `bench${numberSeq}`,
+    '--phone-number-id', phoneNumberId, '--waba-id', wabaId, '--access-token', `tok${numberSeq}`, '--app-secret', `sec${numberSeq}`,
+    '--verify-token', 'v', '--mps', String(mps), '--daily-limit', 'unlimited'], { env: cluster.serviceEnv, encoding: 'utf8' });
+  if (created.status !== 0) throw new Error(created.stderr);
+  const { accountId, apiKey } = JSON.parse(created.stdout);
+  await json('POST', `${cluster.simUrl}/__sim/numbers`, {
+    phoneNumberId, wabaId, accessToken: `tok${numberSeq}`, appSecret: `sec${numberSeq}`,
+    webhookUrl: `${serviceUrl}/webhooks/whatsapp/${accountId}`, messagesPerSecond: mps,
+  });
+  return { accountId, apiKey, phoneNumberId };
+}
+
+let rowSeq = 0;
+function rows(count: number): unknown[] {
+  return Array.from({ length: count }, () => {
+    const n = rowSeq++;
+    return { key: `r${n}`, to: `+55119${String(10000000 + n)}`, params: { first_name: 'Ana', order_id: `O${n}` } };
+  });
+}
+
+/** A campaign of `count` fresh rows, created through `serviceUrl`; returns its id. */
+export async function campaignWithRows(serviceUrl: string, apiKey: string, count: number): Promise<string> {
+  const campaign = await json('POST', `${serviceUrl}/v1/campaigns`, { name: 'bench', template: { name: 'order_update', language: 'en_US' } }, apiKey);
+  for (let sent = 0; sent < count; sent += 5000) {
+    await json('POST', `${serviceUrl}/v1/campaigns/${campaign.id}/rows`, { rows: rows(Math.min(5000, count - sent)) }, apiKey);
+  }
+  return campaign.id as string;
+}
+
+export interface ThroughputResult {
+  label: string;
+  limit: number;
+  achieved: number;
+  busiestWindow: number;
+  throttled: number;
+  /** CPU of the service processes (every instance) per accepted message. */
+  cpuMicrosPerMessage: number;
+  /** CPU of the database server's processes per accepted message; null when the database is in the service (SQLite). */
+  databaseCpuMicrosPerMessage: number | null;
+}
+
+/** When measureThroughput lets a caller look at the senders (e.g. which instance holds which lease): outside the window. */
+export type ThroughputMoment = 'after warm-up' | 'at window end';
+
+/**
+ * Starts the campaigns together and measures the steady state between warm-up and the tail. `inspect` runs after the
+ * warm-up, before the window opens, and again once it has closed, before the campaigns are cancelled.
+ */
+export async function measureThroughput(
+  cluster: ServiceCluster, label: string, mps: number, senders: number, seconds: number,
+  inspect?: (accountIds: string[], moment: ThroughputMoment) => Promise<void>,
+): Promise<ThroughputResult> {
+  const urlOf = (i: number) => cluster.instances[i % cluster.instances.length]!.url;
+  const serviceCpu = () => cluster.instances.reduce((sum, instance) => sum + cpuMicros(instance.pid), 0);
+  const accounts = [];
+  for (let i = 0; i < senders; i++) accounts.push({ ...await makeSender(cluster, urlOf(i), mps), url: urlOf(i) });
+  const campaigns = [];
+  for (const account of accounts) campaigns.push({ account, id: await campaignWithRows(account.url, account.apiKey, Math.ceil(mps * (seconds + 3))) });
+  await json('POST', `${cluster.simUrl}/__sim/stats/reset`);
+  for (const c of campaigns) await json('POST', `${c.account.url}/v1/campaigns/${c.id}/start`, undefined, c.account.apiKey);
+  await sleep(1500);
+  await inspect?.(accounts.map((a) => a.accountId), 'after warm-up');
+  const before = await json('GET', `${cluster.simUrl}/__sim/stats`);
+  const cpuBefore = serviceCpu();
+  const databaseCpuBefore = cluster.databaseCpuMicros?.();
+  const t0 = performance.now();
+  await sleep(seconds * 1000);
+  const after = await json('GET', `${cluster.simUrl}/__sim/stats`);
+  const cpuAfter = serviceCpu();
+  const databaseCpuAfter = cluster.databaseCpuMicros?.();
+  const elapsedS = (performance.now() - t0) / 1000;
+  const ids = new Set(accounts.map((a) => a.phoneNumberId));
+  let accepted = 0;
+  let busiest = 0;
+  for (const [id, stats] of Object.entries(after.numbers as Record<string, { accepted: number; busiestWindow: number }>)) {
+    if (!ids.has(id)) continue;
+    accepted += stats.accepted - ((before.numbers[id]?.accepted as number | undefined) ?? 0);
+    busiest = Math.max(busiest, stats.busiestWindow);
+  }
+  const throttled = (after.rejectedByCode?.['130429'] ?? 0) as number;
+  await inspect?.(accounts.map((a) => a.accountId), 'at window end');
+  for (const c of campaigns) await json('POST', `${c.account.url}/v1/campaigns/${c.id}/cancel`, undefined, c.account.apiKey).catch(() => {});
+  await sleep(1000);
+  return {
+    label,
+    limit: mps * senders,
+    achieved: accepted / elapsedS,
+    busiestWindow: busiest,
+    throttled,
+    cpuMicrosPerMessage: (cpuAfter - cpuBefore) / Math.max(1, accepted),
+    databaseCpuMicrosPerMessage: databaseCpuBefore === undefined || databaseCpuAfter === undefined
+      ? null : (databaseCpuAfter - databaseCpuBefore) / Math.max(1, accepted),
+  };
+}
+
+export const verdict = (isMet: boolean): string => (isMet ? '**met**' : '**not met**');
+
+/** Issue 2's targets: one sender at ≥ 99% of its limit with no window over it; ten at ≥ 5,000 msg/s and ≤ 150 µs/msg. */
+export function throughputVerdict(r: ThroughputResult, senders: number): string {
+  const perSender = r.limit / senders;
+  if (senders === 1) {
+    return `target ≥ 99%, no window over: ${verdict(r.achieved >= r.limit * 0.99 && r.busiestWindow <= perSender)}`;
+  }
+  return `target ≥ 5,000 msg/s, ≤ 150 µs/msg: ${verdict(r.achieved >= 5000 && r.cpuMicrosPerMessage <= 150)}`;
+}
+
+/** A throughput line's result and window cells: `998 msg/s (99.8% of 1000) | busiest 1 s window 1000 of 1000, 130429s: 0`. */
+export function throughputCells(r: ThroughputResult, senders: number): string {
+  const perSender = r.limit / senders;
+  return `${r.achieved.toFixed(0)} msg/s (${((r.achieved / r.limit) * 100).toFixed(1)}% of ${r.limit}) `
+    + `| busiest 1 s window ${r.busiestWindow} of ${perSender}, 130429s: ${r.throttled}`;
+}
+
+/** Posts `total` rows (batches of 5,000) to one campaign of a new sender; the time taken and the service's peak RSS. */
+export async function measureIntake(env: BenchEnv, total: number): Promise<{ seconds: number; peakRssMb: number }> {
+  const { apiKey } = await makeSender(env, env.serviceUrl, 80);
+  const campaign = await json('POST', `${env.serviceUrl}/v1/campaigns`, { name: 'intake', template: { name: 'order_update', language: 'en_US' } }, apiKey);
+  const batches = Array.from({ length: total / 5000 }, () => JSON.stringify({ rows: rows(5000) }));
+  const t0 = performance.now();
+  for (const body of batches) {
+    const response = await fetch(`${env.serviceUrl}/v1/campaigns/${campaign.id}/rows`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` }, body,
+    });
+    const result = await response.json() as { accepted: number };
+    if (result.accepted !== 5000) throw new Error(`intake accepted ${result.accepted}`);
+  }
+  return { seconds: (performance.now() - t0) / 1000, peakRssMb: peakRssMb(env.servicePid) };
+}
+
+/** Issue 2's intake target: 100,000 rows in ≤ 5 s, peak RSS < 300 MB. */
+export function intakeVerdict(intake: { seconds: number; peakRssMb: number }): string {
+  return `target ≤ 5 s, < 300 MB: ${verdict(intake.seconds <= 5 && intake.peakRssMb < 300)}`;
+}
