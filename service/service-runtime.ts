@@ -124,8 +124,8 @@ export async function startService(config: Config, options: ServiceRuntimeOption
     instanceId: instanceId(),
     leaseTtlMs: config.LEASE_TTL_MS,
     leaseRenewMs: Math.max(1000, Math.floor(config.LEASE_TTL_MS / 5)),
-    // A successor starts only after expiry: stopping 2 s before it leaves the Cloud API a quiet second or more.
-    leaseLaunchMarginMs: Math.max(2000, Math.floor(config.LEASE_TTL_MS / 5)),
+    // A successor starts only after expiry: stopping this long before it leaves the Cloud API a quiet second or more.
+    leaseLaunchMarginMs: Math.max(1500, Math.floor(config.LEASE_TTL_MS / 5)),
   };
   const engine = new CampaignEngine(store, messenger, clock, logger, engineOptions);
   const campaigns = new CampaignService(store, templates, engine, messenger, clock, newId);

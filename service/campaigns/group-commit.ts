@@ -19,6 +19,9 @@ interface Job {
   failed(error: unknown): void;
 }
 
+/** Commit durations remembered for recentCommitMs. */
+const COMMIT_TIMES_KEPT = 32;
+
 export class GroupCommit {
   private jobs: Job[] = [];
   private cancelTimer: (() => void) | null = null;
@@ -26,6 +29,9 @@ export class GroupCommit {
   private inFlight: Promise<void> | null = null;
   /** When the oldest waiting write was asked for: it waits `delayMs` from then, however long a commit in flight takes. */
   private firstJobAtMs = 0;
+  /** How long the last commits took, from the batch's start to its callbacks (a ring). */
+  private readonly commitTimesMs: number[] = [];
+  private commitTimeNext = 0;
 
   constructor(
     private readonly store: GroupCommitStore,
@@ -66,6 +72,16 @@ export class GroupCommit {
   }
 
   /**
+   * The longest of the last few commits, in ms: a write asked for now waits up to `delayMs`, then for a batch in
+   * flight, then for its own commit. Small for SQLite (an fsync), a few round trips for PostgreSQL.
+   */
+  get recentCommitMs(): number {
+    let longest = 0;
+    for (const ms of this.commitTimesMs) longest = Math.max(longest, ms);
+    return longest;
+  }
+
+  /**
    * Commits what is waiting now (shutdown, or a caller that cannot wait), after the batch in flight. Resolves when
    * everything asked before the call is committed and its callbacks have run.
    */
@@ -91,8 +107,11 @@ export class GroupCommit {
 
   private async commitJobs(jobs: readonly Job[]): Promise<void> {
     let results: BatchItemResult[];
+    const startedAtMs = this.clock.now();
     try {
       results = await this.store.writeBatch(jobs.map((job) => (typeof job.write === 'function' ? job.write() : job.write)));
+      this.commitTimesMs[this.commitTimeNext] = this.clock.now() - startedAtMs;
+      this.commitTimeNext = (this.commitTimeNext + 1) % COMMIT_TIMES_KEPT;
     } catch (error) {
       // The commit itself failed (disk full, I/O error, connection lost): nothing of the group is durable.
       for (const job of jobs) this.call(() => job.failed(error));

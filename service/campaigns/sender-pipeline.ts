@@ -416,7 +416,8 @@ export class SenderPipeline {
 
   /** How far ahead of a place's time a pump takes it: enough for its `sending` row to be committed by then. */
   private startAheadMs(): number {
-    return this.commits.delayMs + this.options.minPumpIntervalMs + this.options.startAheadSlackMs;
+    // A claim waits for the batch to start (delayMs), for a batch already in flight, then for its own commit.
+    return this.commits.delayMs + 2 * this.commits.recentCommitMs + this.options.minPumpIntervalMs + this.options.startAheadSlackMs;
   }
 
   /** The `sending` writes did not commit: the rows are still `queued` and are read again later. */
