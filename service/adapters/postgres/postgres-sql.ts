@@ -4,6 +4,7 @@
 //
 // Never logs: errors carry PostgreSQL's message and code, never the statement's parameters (pg does not put them on
 // its errors either), so secrets and phone numbers in parameters cannot reach a log through this layer.
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 
 export type Row = Record<string, unknown>;
@@ -87,8 +88,23 @@ export function createPool(url: string, options: PoolOptions = {}): SqlPool {
 }
 
 async function run<R>(target: pg.Pool | pg.PoolClient, text: string, params?: readonly unknown[]): Promise<SqlResult<R>> {
-  const result = await target.query(text, params as unknown[] | undefined);
+  // A statement with parameters is prepared once per connection (a named statement): PostgreSQL parses and plans
+  // the send path's CTEs once instead of at every call. Statement texts are constants here, so the names are few.
+  const result = params && params.length > 0
+    ? await target.query({ name: statementName(text), text, values: params as unknown[] })
+    : await target.query(text, params as unknown[] | undefined);
   return { rows: result.rows as R[], rowCount: result.rowCount ?? 0, command: result.command };
+}
+
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `s${createHash('sha1').update(text).digest('hex').slice(0, 16)}`;
+    statementNames.set(text, name);
+  }
+  return name;
 }
 
 /** SQLSTATEs after which the whole transaction may simply run again: it was rolled back and nothing happened. */
