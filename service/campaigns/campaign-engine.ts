@@ -335,11 +335,15 @@ export class CampaignEngine {
     if (this.isRunning) this.cancelScan = this.clock.setTimer(this.options.scanIntervalMs, () => void this.scan());
   }
 
-  /** Renews every held lease; a lease found taken over stops its pipeline at once. */
-  private scheduleRenewal(): void {
-    this.cancelRenew = this.clock.setTimer(this.options.leaseRenewMs, () => {
+  /**
+   * Renews every held lease at a fixed rate (counted from each renewal's start, so a slow store does not stretch
+   * the period past the launch deadline); a lease found taken over stops its pipeline at once.
+   */
+  private scheduleRenewal(delayMs = this.options.leaseRenewMs): void {
+    this.cancelRenew = this.clock.setTimer(delayMs, () => {
+      const startedAtMs = this.clock.now();
       void this.renewLeases().finally(() => {
-        if (this.isRunning) this.scheduleRenewal();
+        if (this.isRunning) this.scheduleRenewal(Math.max(0, this.options.leaseRenewMs - (this.clock.now() - startedAtMs)));
       });
     });
   }

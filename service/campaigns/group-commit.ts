@@ -19,8 +19,9 @@ interface Job {
   failed(error: unknown): void;
 }
 
-/** Commit durations remembered for recentCommitMs. */
+/** Commit durations remembered for recentCommitMs, and how far back they count. */
 const COMMIT_TIMES_KEPT = 32;
+const RECENT_COMMITS_MS = 3000;
 
 export class GroupCommit {
   private jobs: Job[] = [];
@@ -29,8 +30,8 @@ export class GroupCommit {
   private inFlight: Promise<void> | null = null;
   /** When the oldest waiting write was asked for: it waits `delayMs` from then, however long a commit in flight takes. */
   private firstJobAtMs = 0;
-  /** How long the last commits took, from the batch's start to its callbacks (a ring). */
-  private readonly commitTimesMs: number[] = [];
+  /** How long the last commits took and when each ended (a ring). */
+  private readonly commitTimes: { endedAtMs: number; tookMs: number }[] = [];
   private commitTimeNext = 0;
 
   constructor(
@@ -76,8 +77,11 @@ export class GroupCommit {
    * flight, then for its own commit. Small for SQLite (an fsync), a few round trips for PostgreSQL.
    */
   get recentCommitMs(): number {
+    // Only the last few seconds count: one slow commit long ago (a frozen process, a failover) must not hold the
+    // sender's lead up for ever (with no sends there would be no new commits to replace it).
+    const since = this.clock.now() - RECENT_COMMITS_MS;
     let longest = 0;
-    for (const ms of this.commitTimesMs) longest = Math.max(longest, ms);
+    for (const { endedAtMs, tookMs } of this.commitTimes) if (endedAtMs >= since) longest = Math.max(longest, tookMs);
     return longest;
   }
 
@@ -110,7 +114,8 @@ export class GroupCommit {
     const startedAtMs = this.clock.now();
     try {
       results = await this.store.writeBatch(jobs.map((job) => (typeof job.write === 'function' ? job.write() : job.write)));
-      this.commitTimesMs[this.commitTimeNext] = this.clock.now() - startedAtMs;
+      const endedAtMs = this.clock.now();
+      this.commitTimes[this.commitTimeNext] = { endedAtMs, tookMs: endedAtMs - startedAtMs };
       this.commitTimeNext = (this.commitTimeNext + 1) % COMMIT_TIMES_KEPT;
     } catch (error) {
       // The commit itself failed (disk full, I/O error, connection lost): nothing of the group is durable.

@@ -78,6 +78,9 @@ interface CampaignSlot {
   generation: number;
 }
 
+/** The most a slow store may add to how far ahead sends are claimed (see startAheadMs). */
+const MAX_COMMIT_LEAD_MS = 100;
+
 /** How often a pipeline at the end of its lease looks whether the lease was renewed. */
 const LEASE_WAIT_POLL_MS = 100;
 
@@ -416,8 +419,10 @@ export class SenderPipeline {
 
   /** How far ahead of a place's time a pump takes it: enough for its `sending` row to be committed by then. */
   private startAheadMs(): number {
-    // A claim waits for the batch to start (delayMs), for a batch already in flight, then for its own commit.
-    return this.commits.delayMs + 2 * this.commits.recentCommitMs + this.options.minPumpIntervalMs + this.options.startAheadSlackMs;
+    // A claim waits for the batch to start (delayMs), for a batch already in flight, then for its own commit. Capped:
+    // rows claimed that far ahead would end `unknown` in a crash, and a lead near the lease's margin stops the pump.
+    const commitWaitMs = Math.min(MAX_COMMIT_LEAD_MS, 2 * this.commits.recentCommitMs);
+    return this.commits.delayMs + commitWaitMs + this.options.minPumpIntervalMs + this.options.startAheadSlackMs;
   }
 
   /** The `sending` writes did not commit: the rows are still `queued` and are read again later. */
@@ -513,9 +518,16 @@ export class SenderPipeline {
 
   private send(message: QueuedMessage, campaign: Campaign, startedAtMs: number, ticket: number): void {
     if (!this.isLaunchAllowed(startedAtMs)) {
-      // Committed as `sending` but not sent: the lease may be another instance's by now.
+      // Committed as `sending` but not sent: it goes back to `queued` by a write fenced with this holder's token, so
+      // it succeeds only while the lease is still this holder's; if another instance took over, the row stays
+      // `sending` for the reconciler (never a second send).
       this.limiter.release(ticket);
       this.inFlight--;
+      if (!this.isAbandoned) {
+        this.pendingOutcomes.push({ id: message.id, kind: 'requeue' });
+        this.queueFlush();
+        this.wake(message.campaignId, true);
+      }
       this.release(message);
       this.afterAnswer();
       return;

@@ -17,7 +17,7 @@ const DRAIN_BATCH = 200;
  */
 const DRAIN_SLICE_BYTES = 128 * 1024;
 /** A claimed body not applied within this (its applier died) is handed out again. */
-const CLAIM_MS = 60_000;
+const CLAIM_MS = 15_000;
 /** How often the inbox is looked at besides after each POST. */
 const SWEEP_MS = 5_000;
 

@@ -212,6 +212,8 @@ export class PostgresPrivacyStore implements RetentionStore, ErasureStore, Accou
     let accountRow: Row | undefined;
     try {
       await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // An export waits on its reader between fetches: it is exempt from the pool's idle-in-transaction limit.
+      await session.query('SET LOCAL idle_in_transaction_session_timeout = 0');
       accountRow = (await session.query('SELECT * FROM accounts WHERE id = $1', [accountId])).rows[0];
       if (!accountRow) {
         await session.query('ROLLBACK');

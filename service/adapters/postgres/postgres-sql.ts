@@ -49,6 +49,9 @@ const TYPES: pg.CustomTypesConfig = {
     oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
+/** No transaction of the store waits this long between two statements unless the process is frozen. */
+const IDLE_IN_TRANSACTION_MS = 2000;
+
 export function createPool(url: string, options: PoolOptions = {}): SqlPool {
   const pool = new pg.Pool({
     connectionString: url,
@@ -58,6 +61,10 @@ export function createPool(url: string, options: PoolOptions = {}): SqlPool {
     connectionTimeoutMillis: options.connectTimeoutMs ?? 15_000,
     // TCP keep-alive: a connection whose peer vanished (failover, NAT timeout) is noticed instead of hanging.
     keepAlive: true,
+    // A process frozen inside a transaction (GC pause, SIGSTOP, a stopped VM) would hold its account lock and its
+    // lease row FOR SHARE, and no other instance could take the lease over until it woke. The server ends such a
+    // session after this long; the frozen process then finds its connection gone and its lease taken.
+    options: `-c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_MS}`,
   });
   // Without a listener an idle client's error would be thrown from the pool's EventEmitter and end the process.
   pool.on('error', (error) => options.onIdleError?.(error));

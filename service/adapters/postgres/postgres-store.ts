@@ -82,12 +82,12 @@ export class PostgresStore implements ServiceStore {
   async acquireSenderLease(accountId: string, holder: string, ttlMs: number): Promise<SenderLease | null> {
     const rows = await this.rows(
       `INSERT INTO sender_leases AS l (account_id, holder, token, expires_at)
-       VALUES ($1, $2, 1, statement_timestamp() + ${ms(3)})
+       VALUES ($1, $2, 1, clock_timestamp() + ${ms(3)})
        ON CONFLICT (account_id) DO UPDATE SET
-         token = CASE WHEN l.holder = excluded.holder AND l.expires_at > statement_timestamp() THEN l.token ELSE l.token + 1 END,
+         token = CASE WHEN l.holder = excluded.holder AND l.expires_at > clock_timestamp() THEN l.token ELSE l.token + 1 END,
          holder = excluded.holder,
          expires_at = excluded.expires_at
-       WHERE l.holder = excluded.holder OR l.expires_at <= statement_timestamp()
+       WHERE l.holder = excluded.holder OR l.expires_at <= clock_timestamp()
        RETURNING token`,
       [accountId, holder, ttlMs],
     );
@@ -97,7 +97,7 @@ export class PostgresStore implements ServiceStore {
 
   async releaseSenderLease(fence: SenderFence, holder: string, quietMs: number): Promise<void> {
     await this.pool.query(
-      `UPDATE sender_leases SET holder = '', expires_at = statement_timestamp() + ${ms(4)}
+      `UPDATE sender_leases SET holder = '', expires_at = clock_timestamp() + ${ms(4)}
        WHERE account_id = $1 AND token = $2 AND holder = $3`,
       [fence.accountId, fence.token, holder, quietMs],
     );
