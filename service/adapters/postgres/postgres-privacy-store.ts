@@ -22,7 +22,7 @@ import type {
   ExportedSuppression, ExportedWebhook, RetentionPolicy, RetentionStore,
 } from '../../privacy/privacy-ports';
 import { lockAccounts } from './postgres-locks';
-import { toAccount, toCampaign, toExportedMessage } from './postgres-rows';
+import { toAccount, toCampaign, toExportedMessage } from '../stored-rows';
 import { cursorRows, inTransaction, type Row, type Sql, type SqlPool } from './postgres-sql';
 
 /** Rows read per statement while walking a campaign for retention. */

@@ -18,7 +18,7 @@ import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '.
 import { applyMigrations } from './migrations';
 import { checkFence, lockAccounts, NEXT_SEQ } from './postgres-locks';
 import { PostgresPrivacyStore } from './postgres-privacy-store';
-import { toAccount, toCampaign, toView, VIEW_COLUMNS } from './postgres-rows';
+import { toAccount, toCampaign, toView, VIEW_COLUMNS } from '../stored-rows';
 import { createPool, inSavepoint, inTransaction, sqlState, type Row, type Sql, type SqlPool } from './postgres-sql';
 
 export type { NewAccount, SecretCipher } from '../../service-store';

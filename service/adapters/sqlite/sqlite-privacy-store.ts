@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import type { MessageStatus } from '../../campaigns/message-status';
 import type { CompactableStore } from '../../privacy/compactor';
-import { toAccount, toCampaign } from './sqlite-rows';
+import { toAccount, toCampaign, toExportedMessage } from '../stored-rows';
 import type {
   AccountErasureCounts, AccountExportSource, AccountSnapshot, ContactErasureCounts, ContentPurgeResult, ErasureStore,
   ExportedMessage, ExportedSuppression, ExportedWebhook, RetentionPolicy, RetentionStore,
@@ -291,22 +291,4 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
     if (this.db.inTransaction) return fn();
     return this.db.transaction(fn)();
   }
-}
-
-function toExportedMessage(r: Row): ExportedMessage {
-  return {
-    campaignId: r.campaign_id as string,
-    key: r.row_key as string,
-    to: r.to_e164 as string,
-    status: r.status as MessageStatus,
-    params: r.params_json ? JSON.parse(r.params_json as string) as Record<string, string> : null,
-    headerMedia: r.header_media_json ? JSON.parse(r.header_media_json as string) : null,
-    wamid: (r.wamid as string | null) ?? null,
-    error: r.error_code ? { code: r.error_code as string, message: (r.error_message as string | null) ?? '' } : null,
-    attempts: r.attempts as number,
-    sentAt: (r.sent_at as number | null) ?? null,
-    reply: r.reply_at !== null && r.reply_at !== undefined
-      ? { text: (r.reply_text as string | null) ?? null, at: r.reply_at as number } : null,
-    updatedAt: r.updated_at as number,
-  };
 }

@@ -13,7 +13,7 @@ import {
 import type { MessageChange, SheetCampaign } from '../../sheets/sheet-ports';
 import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '../../service-store';
 import { SqlitePrivacyStore } from './sqlite-privacy-store';
-import { toAccount, toCampaign } from './sqlite-rows';
+import { toAccount, toCampaign, toView } from '../stored-rows';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './sqlite-schema';
 
 export type { NewAccount, SecretCipher } from '../../service-store';
@@ -575,18 +575,4 @@ export class SqliteStore implements ServiceStore {
   async saveSheetCursor(campaignId: string, seq: number): Promise<void> {
     this.statements.saveSheetCursor.run(seq, campaignId);
   }
-}
-
-function toView(r: Row): MessageView {
-  return {
-    seq: r.seq as number,
-    key: r.row_key as string,
-    to: r.to_e164 as string,
-    status: r.status as MessageStatus,
-    wamid: (r.wamid as string | null) ?? null,
-    error: r.error_code ? { code: r.error_code as string, message: (r.error_message as string | null) ?? '' } : null,
-    reply: r.reply_text !== null && r.reply_text !== undefined
-      ? { text: r.reply_text as string, at: r.reply_at as number } : null,
-    updatedAt: r.updated_at as number,
-  };
 }

@@ -1,16 +1,17 @@
-// Row → domain object mappings shared by the PostgreSQL adapters (the store and the privacy store read the same
-// tables). BIGINT columns arrive as numbers (postgres-sql.ts parses int8), BOOLEAN as booleans, JSON as TEXT.
-import type { CampaignState } from '../../campaigns/campaign';
-import type { MessageStatus } from '../../campaigns/message-status';
-import type { Account, Campaign, MessageView } from '../../campaigns/ports';
-import type { ExportedMessage } from '../../privacy/privacy-ports';
-import type { Row } from './postgres-sql';
+// Row → domain object mappings shared by both stores: SQLite's and PostgreSQL's schemas name their columns alike.
+// Numbers arrive as numbers (postgres-sql.ts parses int8), JSON as TEXT; a boolean is SQLite's 1 or PostgreSQL's true.
+import type { CampaignState } from '../campaigns/campaign';
+import type { MessageStatus } from '../campaigns/message-status';
+import type { Account, Campaign, MessageView } from '../campaigns/ports';
+import type { ExportedMessage } from '../privacy/privacy-ports';
+
+type Row = Record<string, unknown>;
 
 export function toAccount(r: Row): Account {
   return {
     id: r.id as string,
     name: r.name as string,
-    isSandbox: r.is_sandbox === true,
+    isSandbox: r.is_sandbox === true || r.is_sandbox === 1,
     phoneNumberId: r.phone_number_id as string,
     wabaId: r.waba_id as string,
     messagesPerSecond: r.messages_per_second as number,
