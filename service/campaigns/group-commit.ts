@@ -19,10 +19,6 @@ interface Job {
   failed(error: unknown): void;
 }
 
-/** Commit durations remembered for recentCommitMs, and how far back they count. */
-const COMMIT_TIMES_KEPT = 32;
-const RECENT_COMMITS_MS = 3000;
-
 export class GroupCommit {
   private jobs: Job[] = [];
   private cancelTimer: (() => void) | null = null;
@@ -30,9 +26,6 @@ export class GroupCommit {
   private inFlight: Promise<void> | null = null;
   /** When the oldest waiting write was asked for: it waits `delayMs` from then, however long a commit in flight takes. */
   private firstJobAtMs = 0;
-  /** How long the last commits took and when each ended (a ring). */
-  private readonly commitTimes: { endedAtMs: number; tookMs: number }[] = [];
-  private commitTimeNext = 0;
 
   constructor(
     private readonly store: GroupCommitStore,
@@ -73,19 +66,6 @@ export class GroupCommit {
   }
 
   /**
-   * The longest of the last few commits, in ms: a write asked for now waits up to `delayMs`, then for a batch in
-   * flight, then for its own commit. Small for SQLite (an fsync), a few round trips for PostgreSQL.
-   */
-  get recentCommitMs(): number {
-    // Only the last few seconds count: one slow commit long ago (a frozen process, a failover) must not hold the
-    // sender's lead up for ever (with no sends there would be no new commits to replace it).
-    const since = this.clock.now() - RECENT_COMMITS_MS;
-    let longest = 0;
-    for (const { endedAtMs, tookMs } of this.commitTimes) if (endedAtMs >= since) longest = Math.max(longest, tookMs);
-    return longest;
-  }
-
-  /**
    * Commits what is waiting now (shutdown, or a caller that cannot wait), after the batch in flight. Resolves when
    * everything asked before the call is committed and its callbacks have run.
    */
@@ -111,12 +91,8 @@ export class GroupCommit {
 
   private async commitJobs(jobs: readonly Job[]): Promise<void> {
     let results: BatchItemResult[];
-    const startedAtMs = this.clock.now();
     try {
       results = await this.store.writeBatch(jobs.map((job) => (typeof job.write === 'function' ? job.write() : job.write)));
-      const endedAtMs = this.clock.now();
-      this.commitTimes[this.commitTimeNext] = { endedAtMs, tookMs: endedAtMs - startedAtMs };
-      this.commitTimeNext = (this.commitTimeNext + 1) % COMMIT_TIMES_KEPT;
     } catch (error) {
       // The commit itself failed (disk full, I/O error, connection lost): nothing of the group is durable.
       for (const job of jobs) this.call(() => job.failed(error));

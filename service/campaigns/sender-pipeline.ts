@@ -78,8 +78,10 @@ interface CampaignSlot {
   generation: number;
 }
 
-/** The most a slow store may add to how far ahead sends are claimed (see startAheadMs). */
-const MAX_COMMIT_LEAD_MS = 100;
+/** The most a slow store may add to how far ahead sends are claimed (see startAheadMs), and what is remembered. */
+const MAX_EXTRA_LEAD_MS = 20;
+const LATENESS_WINDOW_MS = 3000;
+const LATENESS_KEPT = 64;
 
 /** How often a pipeline at the end of its lease looks whether the lease was renewed. */
 const LEASE_WAIT_POLL_MS = 100;
@@ -113,6 +115,9 @@ export class SenderPipeline {
   private lastPumpAtMs = -Infinity;
   private isStopped = false;
   private isRefilling = false;
+  /** How far claims' commits ran past the base lead (a ring; see startAheadMs). */
+  private readonly lateness: { atMs: number; lateMs: number }[] = [];
+  private latenessNext = 0;
   /** The lease was lost: nothing more is sent or written. */
   private isAbandoned = false;
   private idleWaiters: (() => void)[] = [];
@@ -369,6 +374,8 @@ export class SenderPipeline {
   ): void {
     if (this.isAbandoned) return;
     const now = this.clock.now();
+    // How much longer than the base lead the claim took from the pump to here: the lead it would have needed.
+    this.recordLateness(now, Math.max(0, now - pumpedAtMs - this.baseLeadMs()));
     for (let i = 0; i < batch.length; i++) {
       const message = batch[i] as QueuedMessage;
       const ticket = tickets[i] as number;
@@ -419,10 +426,26 @@ export class SenderPipeline {
 
   /** How far ahead of a place's time a pump takes it: enough for its `sending` row to be committed by then. */
   private startAheadMs(): number {
-    // A claim waits for the batch to start (delayMs), for a batch already in flight, then for its own commit. Capped:
-    // rows claimed that far ahead would end `unknown` in a crash, and a lead near the lease's margin stops the pump.
-    const commitWaitMs = Math.min(MAX_COMMIT_LEAD_MS, 2 * this.commits.recentCommitMs);
-    return this.commits.delayMs + commitWaitMs + this.options.minPumpIntervalMs + this.options.startAheadSlackMs;
+    // Plus how much longer than that claims took to commit of late (a slow store: PostgreSQL's round trips, a batch
+    // in flight), so that a slow commit does not cost rate. Only what was seen, and capped: every row claimed ahead
+    // would end `unknown` in a crash, and a lead near the lease's margin would stop the pump.
+    return this.baseLeadMs() + Math.min(MAX_EXTRA_LEAD_MS, this.recentLatenessMs(this.clock.now()));
+  }
+
+  private baseLeadMs(): number {
+    return this.commits.delayMs + this.options.minPumpIntervalMs + this.options.startAheadSlackMs;
+  }
+
+  /** The most a claim's commit ran past the base lead, over the last LATENESS_WINDOW_MS. */
+  private recentLatenessMs(now: number): number {
+    let latest = 0;
+    for (const { atMs, lateMs } of this.lateness) if (atMs > now - LATENESS_WINDOW_MS) latest = Math.max(latest, lateMs);
+    return latest;
+  }
+
+  private recordLateness(now: number, lateMs: number): void {
+    this.lateness[this.latenessNext] = { atMs: now, lateMs };
+    this.latenessNext = (this.latenessNext + 1) % LATENESS_KEPT;
   }
 
   /** The `sending` writes did not commit: the rows are still `queued` and are read again later. */
