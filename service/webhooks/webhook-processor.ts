@@ -93,19 +93,28 @@ export class WebhookProcessor {
     const claimed = (await this.store.claimPendingWebhooks(DRAIN_BATCH, CLAIM_MS)).filter((item) => !this.failedIds.has(item.id));
     if (claimed.length === 0) return;
     for (const slice of slicesOf(claimed)) {
-      const applies = await Promise.all(slice.map((item) => this.effectsOf(item)));
-      await Promise.all(applies.map(({ item, effects }) => this.engine.commits.run({
-        kind: 'apply_webhook', inboxId: item.id, accountId: item.accountId, effects, nowMs: this.clock.now(),
-      }).then(
-        (applied) => this.afterApply(applied),
-        (error: unknown) => {
-          this.failedIds.add(item.id);
-          this.logger.error({ webhookId: item.id, error: String(error) }, 'webhook apply failed; kept for the next start');
-        },
-      )));
+      await this.apply(slice, true);
       if (this.isStopped) return;
     }
     this.isDrainRequested = true;
+  }
+
+  /**
+   * Applies the bodies through the group commit and resolves once each has committed or failed. A body whose apply
+   * fails stays in the inbox for the next start. `isEngineTold`: the engine hears of settled and failed sends.
+   */
+  private async apply(items: readonly PendingWebhook[], isEngineTold: boolean): Promise<void> {
+    const optOutWords = new Map<string, Promise<readonly string[]>>();
+    const applies = await Promise.all(items.map((item) => this.effectsOf(item, optOutWords)));
+    await Promise.all(applies.map(({ item, effects }) => this.engine.commits.run({
+      kind: 'apply_webhook', inboxId: item.id, accountId: item.accountId, effects, nowMs: this.clock.now(),
+    }).then(
+      (applied) => (isEngineTold ? this.afterApply(applied) : undefined),
+      (error: unknown) => {
+        this.failedIds.add(item.id);
+        this.logger.error({ webhookId: item.id, error: String(error) }, 'webhook apply failed; kept for the next start');
+      },
+    )));
   }
 
   private async afterApply(applied: WebhookApplied): Promise<void> {
@@ -135,26 +144,20 @@ export class WebhookProcessor {
     await this.drainsRunning;
   }
 
-  /** Applies up to `limit` stored bodies now, in one commit (shutdown); returns how many. */
+  /** Applies up to `limit` stored bodies now, in the next group commit (shutdown); returns how many. */
   async drainOnce(limit = DRAIN_BATCH): Promise<number> {
     const pending = (await this.store.claimPendingWebhooks(limit, CLAIM_MS)).filter((item) => !this.failedIds.has(item.id));
-    const applies = await Promise.all(pending.map((item) => this.effectsOf(item)));
-    const results = await Promise.allSettled(applies.map(({ item, effects }) => this.engine.commits.run({
-      kind: 'apply_webhook', inboxId: item.id, accountId: item.accountId, effects, nowMs: this.clock.now(),
-    })));
-    await this.engine.commits.commit();
-    results.forEach((result, i) => {
-      if (result.status === 'rejected') {
-        const id = (pending[i] as PendingWebhook).id;
-        this.failedIds.add(id);
-        this.logger.error({ webhookId: id, error: String(result.reason) }, 'webhook apply failed; kept for the next start');
-      }
-    });
+    await this.apply(pending, false);
     return pending.length;
   }
 
-  /** What one stored body changes: its statuses, replies, opt-outs and preferences, as data for the store. */
-  private async effectsOf(item: PendingWebhook): Promise<{ item: PendingWebhook; effects: WebhookEffects }> {
+  /**
+   * What one stored body changes: its statuses, replies, opt-outs and preferences, as data for the store. The
+   * account's opt-out words are read once per account for the bodies applied together (`optOutWords`).
+   */
+  private async effectsOf(
+    item: PendingWebhook, optOutWords: Map<string, Promise<readonly string[]>>,
+  ): Promise<{ item: PendingWebhook; effects: WebhookEffects }> {
     let payload: unknown = null;
     try {
       payload = JSON.parse(item.body.toString('utf8'));
@@ -166,8 +169,12 @@ export class WebhookProcessor {
     const statuses = statusChangesFor(events.filter((e): e is StatusEvent => e.kind === 'status'));
     const inbound = events.filter((e): e is InboundEvent => e.kind === 'inbound');
     const preferences = events.filter((e): e is PreferenceEvent => e.kind === 'preference');
-    const optOutWords = inbound.length > 0 ? (await this.store.getAccount(item.accountId))?.optOutWords ?? [] : [];
-    const changes = inboundChanges(inbound, preferences, optOutWords, this.clock.now());
+    let words: Promise<readonly string[]> = Promise.resolve([]);
+    if (inbound.length > 0) {
+      words = optOutWords.get(item.accountId) ?? this.store.getAccount(item.accountId).then((a) => a?.optOutWords ?? []);
+      optOutWords.set(item.accountId, words);
+    }
+    const changes = inboundChanges(inbound, preferences, await words, this.clock.now());
     return { item, effects: { statuses: statuses.changes, ...changes } };
   }
 
