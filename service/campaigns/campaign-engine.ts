@@ -3,7 +3,7 @@
 // this re-reads it on every signal and on an interval, so pause, resume, crash recovery and a takeover by another
 // instance all converge on the same state. Every state change is a compare-and-set in the store.
 import type { CampaignCommand, StateReason } from './campaign';
-import { assertTransition, statesAccepting } from './campaign';
+import { transitionOf } from './campaign';
 import type { Clock } from './clock';
 import { GroupCommit } from './group-commit';
 import type { AccountStore, Campaign, CampaignStore, LeaseStore, Logger, Messenger, SuppressionStore } from './ports';
@@ -245,9 +245,9 @@ export class CampaignEngine {
 
   /** Applies `command` as a compare-and-set; false when the campaign was not in a state it applies to. */
   private async transition(campaignId: string, command: CampaignCommand, reason: StateReason | null): Promise<boolean> {
-    const to = assertTransition(statesAccepting(command)[0] as Campaign['state'], command);
+    const { from, to } = transitionOf(command);
     const isMoved = await this.store.transitionCampaign({
-      campaignId, from: statesAccepting(command), to, reason, nowMs: this.clock.now(), onlyIfNoOpenRows: command === 'finish',
+      campaignId, from, to, reason, nowMs: this.clock.now(), onlyIfNoOpenRows: command === 'finish',
     });
     if (!isMoved) return false;
     this.logger.info({ campaignId, command, state: to, reason: reason?.code }, 'campaign state');

@@ -33,9 +33,13 @@ export function assertTransition(from: CampaignState, command: CampaignCommand):
   return to;
 }
 
-/** The states `command` applies to: the `from` of a compare-and-set transition in the store. */
-export function statesAccepting(command: CampaignCommand): CampaignState[] {
-  return Object.keys(TRANSITIONS[command]) as CampaignState[];
+/**
+ * `command` as a compare-and-set for the store: the states it applies to, and the one state each command leads
+ * to (`start` to running: the table's case; see nextStateForStart).
+ */
+export function transitionOf(command: CampaignCommand): { from: CampaignState[]; to: CampaignState } {
+  const moves = TRANSITIONS[command];
+  return { from: Object.keys(moves) as CampaignState[], to: Object.values(moves)[0] as CampaignState };
 }
 
 /** `start` sends now, or schedules when sendAt is still ahead (kept by the service, to the second). */
