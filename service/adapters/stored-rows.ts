@@ -2,10 +2,23 @@
 // Numbers arrive as numbers (postgres-sql.ts parses int8), JSON as TEXT; a boolean is SQLite's 1 or PostgreSQL's true.
 import type { CampaignState } from '../campaigns/campaign';
 import type { MessageStatus } from '../campaigns/message-status';
-import type { Account, Campaign, MessageView } from '../campaigns/ports';
+import type { Account, AccountSecrets, Campaign, MessageError, MessageView } from '../campaigns/ports';
 import type { ExportedMessage } from '../privacy/privacy-ports';
 
 type Row = Record<string, unknown>;
+
+/** The sealed secrets of an account row, opened with `cipher` (in memory only). */
+export function toSecrets(r: Row, cipher: { decrypt(sealed: string): string }): AccountSecrets {
+  return {
+    accessToken: cipher.decrypt(r.access_token_enc as string),
+    appSecret: cipher.decrypt(r.app_secret_enc as string),
+    verifyToken: cipher.decrypt(r.verify_token_enc as string),
+  };
+}
+
+function errorOf(r: Row): MessageError | null {
+  return r.error_code ? { code: r.error_code as string, message: (r.error_message as string | null) ?? '' } : null;
+}
 
 export function toAccount(r: Row): Account {
   return {
@@ -51,7 +64,7 @@ export function toView(r: Row): MessageView {
     to: r.to_e164 as string,
     status: r.status as MessageStatus,
     wamid: (r.wamid as string | null) ?? null,
-    error: r.error_code ? { code: r.error_code as string, message: (r.error_message as string | null) ?? '' } : null,
+    error: errorOf(r),
     reply: r.reply_text !== null && r.reply_text !== undefined
       ? { text: r.reply_text as string, at: r.reply_at as number } : null,
     updatedAt: r.updated_at as number,
@@ -67,7 +80,7 @@ export function toExportedMessage(r: Row): ExportedMessage {
     params: r.params_json ? JSON.parse(r.params_json as string) as Record<string, string> : null,
     headerMedia: r.header_media_json ? JSON.parse(r.header_media_json as string) : null,
     wamid: (r.wamid as string | null) ?? null,
-    error: r.error_code ? { code: r.error_code as string, message: (r.error_message as string | null) ?? '' } : null,
+    error: errorOf(r),
     attempts: r.attempts as number,
     sentAt: (r.sent_at as number | null) ?? null,
     reply: r.reply_at !== null && r.reply_at !== undefined

@@ -18,7 +18,7 @@ import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '.
 import { applyMigrations } from './migrations';
 import { checkFence, lockAccounts, NEXT_SEQ } from './postgres-locks';
 import { PostgresPrivacyStore } from './postgres-privacy-store';
-import { toAccount, toCampaign, toView, VIEW_COLUMNS } from '../stored-rows';
+import { toAccount, toCampaign, toSecrets, toView, VIEW_COLUMNS } from '../stored-rows';
 import { createPool, inSavepoint, inTransaction, sqlState, type Row, type Sql, type SqlPool } from './postgres-sql';
 
 export type { NewAccount, SecretCipher } from '../../service-store';
@@ -431,12 +431,7 @@ export class PostgresStore implements ServiceStore {
 
   async getAccountSecrets(id: string): Promise<AccountSecrets | null> {
     const [row] = await this.rows('SELECT access_token_enc, app_secret_enc, verify_token_enc FROM accounts WHERE id = $1', [id]);
-    if (!row) return null;
-    return {
-      accessToken: this.cipher.decrypt(row.access_token_enc as string),
-      appSecret: this.cipher.decrypt(row.app_secret_enc as string),
-      verifyToken: this.cipher.decrypt(row.verify_token_enc as string),
-    };
+    return row ? toSecrets(row, this.cipher) : null;
   }
 
   async findAccountByPhoneNumberId(phoneNumberId: string): Promise<Account | null> {

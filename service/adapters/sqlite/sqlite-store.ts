@@ -13,7 +13,7 @@ import {
 import type { MessageChange, SheetCampaign } from '../../sheets/sheet-ports';
 import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '../../service-store';
 import { SqlitePrivacyStore } from './sqlite-privacy-store';
-import { toAccount, toCampaign, toView } from '../stored-rows';
+import { toAccount, toCampaign, toSecrets, toView } from '../stored-rows';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './sqlite-schema';
 
 export type { NewAccount, SecretCipher } from '../../service-store';
@@ -262,12 +262,7 @@ export class SqliteStore implements ServiceStore {
 
   async getAccountSecrets(id: string): Promise<AccountSecrets | null> {
     const row = this.statements.accountById.get(id) as Row | undefined;
-    if (!row) return null;
-    return {
-      accessToken: this.cipher.decrypt(row.access_token_enc as string),
-      appSecret: this.cipher.decrypt(row.app_secret_enc as string),
-      verifyToken: this.cipher.decrypt(row.verify_token_enc as string),
-    };
+    return row ? toSecrets(row, this.cipher) : null;
   }
 
   async findAccountByPhoneNumberId(phoneNumberId: string): Promise<Account | null> {
