@@ -6,8 +6,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { runInContext, type Context } from 'node:vm';
-import { createAppsScriptEnv, readBundle, type AppsScriptEnv } from '../fakes/apps-script/apps-script-env';
-import type { FakeSheet, FakeSpreadsheet } from '../fakes/apps-script/fake-spreadsheet-app';
+import { createAppsScriptEnv, readBundle, type AppsScriptEnv } from '../../devtools/apps-script/apps-script-env';
+import type { FakeSheet, FakeSpreadsheet } from '../../devtools/apps-script/fake-spreadsheet-app';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 export const ADDON_DIST = join(ROOT, 'dist/addon');

@@ -4,8 +4,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ComposeConfig } from '../../../addon/core/column-mapping';
 import * as main from '../../../addon/server/main';
-import type { FetchRequest } from '../../fakes/apps-script/fake-url-fetch-app';
-import type { FakeSheet } from '../../fakes/apps-script/fake-spreadsheet-app';
+import type { FetchRequest } from '../../../devtools/apps-script/fake-url-fetch-app';
+import type { FakeSheet } from '../../../devtools/apps-script/fake-spreadsheet-app';
 import { STUB_URL } from './stub-service';
 import { makeWorld, unwrap, type World } from './world';
 

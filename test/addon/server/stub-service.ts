@@ -1,6 +1,6 @@
 // An in-memory stand-in for the service's v1 API (API.md), plugged into the UrlFetchApp fake as a handler, for
 // server unit tests that must not depend on the real service. The end-to-end test uses the real one. Test-only.
-import type { FetchReply, FetchRequest } from '../../fakes/apps-script/fake-url-fetch-app';
+import type { FetchReply, FetchRequest } from '../../../devtools/apps-script/fake-url-fetch-app';
 import type { MessageItem, RowUpload, Template } from '../../../addon/core/service-contract';
 
 interface StubMessage extends MessageItem {

@@ -2,8 +2,8 @@
 // UrlFetchApp, and a spreadsheet of contacts. Test-only.
 import type { ComposeConfig } from '../../../addon/core/column-mapping';
 import type { RpcResult } from '../../../addon/core/rpc-api';
-import { createAppsScriptEnv, type AppsScriptEnv } from '../../fakes/apps-script/apps-script-env';
-import type { FakeSheet, FakeSpreadsheet } from '../../fakes/apps-script/fake-spreadsheet-app';
+import { createAppsScriptEnv, type AppsScriptEnv } from '../../../devtools/apps-script/apps-script-env';
+import type { FakeSheet, FakeSpreadsheet } from '../../../devtools/apps-script/fake-spreadsheet-app';
 import { STUB_KEY, STUB_URL, StubService } from './stub-service';
 
 export interface World {

@@ -1,6 +1,7 @@
-// One Apps Script world for a test: every fake wired together with a shared CallCounter, a Sheets API handler that
-// answers row-visibility reads from the fake spreadsheets, and two ways to run add-on code: install the globals on
-// globalThis (for importing addon/server modules) or load the built Code.js in a fresh vm context. Test-only.
+// One Apps Script world for a test or the playground: every fake wired together with a shared CallCounter, a Sheets API
+// handler that answers row-visibility reads from the fake spreadsheets, and two ways to run add-on code: install the
+// globals on globalThis (for importing addon/server modules) or load the built Code.js in a fresh vm context. Shared by
+// the tests and the playground (devtools/playground); never bundled into the add-on.
 import { readFileSync } from 'node:fs';
 import { createContext, runInContext, type Context } from 'node:vm';
 import { CallCounter } from './call-counter';

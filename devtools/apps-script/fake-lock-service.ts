@@ -1,5 +1,6 @@
 // In-memory LockService: document, script and user locks that a test can hold "from another execution" to check
-// contention handling. Counts calls. Test-only.
+// contention handling. Counts calls. Shared by the tests and the playground (devtools/playground); never bundled into
+// the add-on.
 import type { CallCounter } from './call-counter';
 
 export class FakeLock {

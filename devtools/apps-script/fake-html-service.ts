@@ -1,5 +1,6 @@
-// In-memory HtmlService: createHtmlOutputFromFile reads `<name>.html` from the build output directory (the same
-// files clasp pushes), or returns a placeholder when none is given. Counts calls. Test-only.
+// In-memory HtmlService: createHtmlOutputFromFile reads `<name>.html` from the build output directory (the same files
+// clasp pushes), or returns a placeholder when none is given. Counts calls. Shared by the tests and the playground
+// (devtools/playground); never bundled into the add-on.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CallCounter } from './call-counter';

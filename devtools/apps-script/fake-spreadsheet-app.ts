@@ -1,6 +1,7 @@
 // In-memory SpreadsheetApp: spreadsheets, sheets as value grids, ranges, filters/hidden rows, selection, the add-on
 // menu, sidebar, toasts and alerts. Counts every call. Behaves like Apps Script where the add-on depends on it:
-// getValues pads with '', setValues checks the shape and the sheet's dimensions. Test-only.
+// getValues pads with '', setValues checks the shape and the sheet's dimensions. Shared by the tests and the playground
+// (devtools/playground); never bundled into the add-on.
 import type { CallCounter } from './call-counter';
 
 type Cell = unknown;
@@ -138,7 +139,7 @@ export class FakeSheet {
     return this.hiddenByFilter.has(row);
   }
 
-  // ---- test helpers (not Apps Script API) ----
+  // ---- helpers for tests and the playground (not Apps Script API) ----
 
   /** Applies a filter that hides the given 1-based rows. */
   setFilterHiding(rows: number[]): void {
@@ -147,13 +148,21 @@ export class FakeSheet {
     for (const r of rows) this.hiddenByFilter.add(r);
   }
 
-  /** Sorts the data rows (below the header) by a 1-based column, like Data → Sort range. */
+  /**
+   * Sorts the data rows (below the header) by a 1-based column, like Data → Sort range: whole rows move, numbers
+   * order before text (text case-insensitively), and empty cells stay last in either direction, as in Sheets.
+   */
   sortData(column: number, ascending = true): void {
     const [header, ...rows] = this.grid;
+    const isEmpty = (v: Cell): boolean => v === '' || v === null || v === undefined;
+    const rank = (v: Cell): number => (typeof v === 'number' ? 0 : 1);
     rows.sort((a, b) => {
-      const x = String(a[column - 1] ?? '');
-      const y = String(b[column - 1] ?? '');
-      return ascending ? x.localeCompare(y) : y.localeCompare(x);
+      const x = a[column - 1];
+      const y = b[column - 1];
+      if (isEmpty(x) || isEmpty(y)) return Number(isEmpty(x)) - Number(isEmpty(y));
+      const order = rank(x) - rank(y)
+        || (typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y), undefined, { sensitivity: 'base' }));
+      return ascending ? order : -order;
     });
     this.grid = [header ?? [], ...rows];
   }
@@ -258,7 +267,7 @@ export class FakeSpreadsheet {
     this.toasts.push(message);
   }
 
-  // ---- test helpers ----
+  // ---- helpers for tests and the playground (not Apps Script API) ----
 
   addSheet(name: string, values: Cell[][]): FakeSheet {
     const sheet = new FakeSheet(this, name, this.nextSheetId++, values, this.calls);
@@ -347,7 +356,7 @@ export class FakeSpreadsheetApp {
     this.calls.hit('SpreadsheetApp.flush');
   }
 
-  // ---- test helpers ----
+  // ---- helpers for tests and the playground (not Apps Script API) ----
 
   createSpreadsheet(id: string, name: string): FakeSpreadsheet {
     const ss = new FakeSpreadsheet(id, name, this.calls);

@@ -1,5 +1,6 @@
-// Counts calls into the Apps Script fakes by "Service.method", so tests can assert what an operation costs
-// (e.g. a 10,000-row send is a few range calls, not thousands). Test-only.
+// Counts calls into the Apps Script fakes by "Service.method", so tests can assert what an operation costs (e.g. a
+// 10,000-row send is a few range calls, not thousands). Shared by the tests and the playground (devtools/playground);
+// never bundled into the add-on.
 
 export class CallCounter {
   private readonly counts = new Map<string, number>();

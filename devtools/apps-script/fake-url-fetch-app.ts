@@ -1,6 +1,7 @@
 // UrlFetchApp for tests: real HTTP (through SyncHttp) to a real service, or an in-process handler for unit tests.
-// Mirrors Apps Script's behaviour the add-on relies on: muteHttpExceptions, an exception for unreachable hosts,
-// the urlFetchWhitelist check, fetchAll in request order. Counts calls and keeps a request log. Test-only.
+// Mirrors Apps Script's behaviour the add-on relies on: muteHttpExceptions, an exception for unreachable hosts, the
+// urlFetchWhitelist check, fetchAll in request order. Counts calls and keeps a request log. Shared by the tests and the
+// playground (devtools/playground); never bundled into the add-on.
 import type { CallCounter } from './call-counter';
 import { SyncHttp } from './sync-http';
 

@@ -1,6 +1,7 @@
 // Synchronous real HTTP for the UrlFetchApp fake: Apps Script's fetch blocks, Node's does not, so a worker thread
 // performs the requests (in parallel for fetchAll) while the calling thread waits on Atomics. The service under test
-// must run in another process (blocking this thread would stall an in-process server). Test-only.
+// must run in another process or thread (blocking this thread would stall an in-process server). Shared by the tests
+// and the playground (devtools/playground); never bundled into the add-on.
 import { Worker } from 'node:worker_threads';
 
 export interface SyncHttpRequest {

@@ -1,5 +1,6 @@
-// In-memory ScriptApp: installable triggers with the Editor add-on rules that matter (one trigger of each type per
-// user per document; clock triggers at most hourly), getOAuthToken and AuthMode. Tests fire triggers by uid. Test-only.
+// In-memory ScriptApp: installable triggers with the Editor add-on rules that matter (one trigger of each type per user
+// per document; clock triggers at most hourly), getOAuthToken and AuthMode. Tests fire triggers by uid. Shared by the
+// tests and the playground (devtools/playground); never bundled into the add-on.
 import type { CallCounter } from './call-counter';
 
 export type FakeTriggerType = 'CLOCK' | 'ON_FORM_SUBMIT' | 'ON_OPEN' | 'ON_EDIT' | 'ON_CHANGE';

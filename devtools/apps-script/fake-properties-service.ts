@@ -1,5 +1,6 @@
-// In-memory PropertiesService with script, user and document stores. Enforces the documented 9 KB value limit so
-// an add-on that stores too much fails in tests as it would in Apps Script. Counts calls. Test-only.
+// In-memory PropertiesService with script, user and document stores. Enforces the documented 9 KB value limit so an
+// add-on that stores too much fails in tests as it would in Apps Script. Counts calls. Shared by the tests and the
+// playground (devtools/playground); never bundled into the add-on.
 import type { CallCounter } from './call-counter';
 
 /** Apps Script: "Properties value size 9 KB / value". */
