@@ -148,6 +148,12 @@ export class FakeSheet {
     for (const r of rows) this.hiddenByFilter.add(r);
   }
 
+  /** Removes the filter and shows every row it hid. */
+  clearFilter(): void {
+    this.filter = null;
+    this.hiddenByFilter.clear();
+  }
+
   /**
    * Sorts the data rows (below the header) by a 1-based column, like Data → Sort range: whole rows move, numbers
    * order before text (text case-insensitively), and empty cells stay last in either direction, as in Sheets.
