@@ -135,6 +135,8 @@ export class SheetGrid {
     this.table?.remove();
     this.root.appendChild(table);
     this.table = table;
+    // The frozen header row sticks right under the column letters, whatever height the browser gave them.
+    table.style.setProperty('--letters-height', `${table.tHead!.getBoundingClientRect().height}px`);
     this.root.scrollTop = scroll.top;
     this.root.scrollLeft = scroll.left;
   }

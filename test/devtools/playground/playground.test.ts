@@ -103,6 +103,8 @@ describe.skipIf(!existsSync(CHROMIUM))('playground in headless Chromium (skipped
     await expect.poll(() => sidebar.locator('#count-valid').textContent()).toBe(String(ROWS));
     expect(await sidebar.locator('#bubbles .bubble').first().innerHTML()).toContain('Customer 0000');
     await page.screenshot({ path: join(SHOTS, '3-mapped-and-previewed.png') });
+    await sidebar.locator('#test-send').click();
+    await expect.poll(() => sidebar.locator('#test-result').textContent()).toBe('Test message sent.');
 
     await sidebar.locator('#campaign-name').fill('Playground 200');
     await sidebar.locator('#send').click();
@@ -163,10 +165,13 @@ describe.skipIf(!existsSync(CHROMIUM))('playground in headless Chromium (skipped
     await page.keyboard.type('Customer new');
     await page.keyboard.press('Tab');
     await page.keyboard.type('+1 415 555 0011');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('SB-2000');
     await page.keyboard.press('Enter');
     const newRow = ROWS + 2;
     await expect.poll(() => page.textContent(`#grid td[data-row="${newRow}"][data-col="2"]`)).toBe('+1 415 555 0011');
     expect(await page.textContent(`#grid td[data-row="${newRow}"][data-col="1"]`)).toBe('Customer new');
+    expect(await page.textContent(`#grid td[data-row="${newRow}"][data-col="3"]`)).toBe('SB-2000');
     expect(await page.textContent('#row-count')).toBe(`${ROWS + 1} data rows`);
 
     await page.fill('#filter', 'customer 0042');
@@ -175,6 +180,36 @@ describe.skipIf(!existsSync(CHROMIUM))('playground in headless Chromium (skipped
     await page.screenshot({ path: join(SHOTS, '7-new-row-and-filter.png') });
     await page.fill('#filter', '');
     await expect.poll(async () => (await gridTable(page)).rows.length).toBe(ROWS + 1);
+  });
+
+  it('sends new rows on each form submission once the sidebar saved a recurring send', async () => {
+    await sidebar.locator('#tab-compose').click();
+    await sidebar.locator('input[name=when][value=recurring]').check();
+    await sidebar.locator('#recurrence').selectOption('form');
+    await sidebar.locator('#send').click();
+    await expect.poll(() => sidebar.locator('#recurring-note').textContent()).toMatch(/on each form submission/);
+
+    // A response lands in the sheet as a new row, then the form-submit trigger fires.
+    const row = ROWS + 3;
+    await page.click(`#grid td[data-row="${row}"][data-col="1"]`);
+    await page.keyboard.type('Customer form');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('+1 415 300 0006');
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('SB-2001');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => page.textContent(`#grid td[data-row="${row}"][data-col="2"]`)).toBe('+1 415 300 0006');
+    await page.click('#dev-summary');
+    await page.click('#triggers tr:has(td:text-is("onFormSubmitTrigger")) button');
+
+    // Both rows without a key (this one and the one typed before) are sent; the clock trigger brings their results.
+    const statusOf = async (r: number): Promise<string> => {
+      const { header } = await gridTable(page);
+      return (await page.textContent(`#grid td[data-row="${r}"][data-col="${columnOf(header, 'WA Status') + 1}"]`)) ?? '';
+    };
+    await expect.poll(() => statusOf(row), { timeout: 20_000 }).toBe('read');
+    await expect.poll(() => statusOf(ROWS + 2), { timeout: 20_000 }).toBe('delivered');
+    await page.screenshot({ path: join(SHOTS, '8-form-submission-sent.png') });
     expect(pageErrors).toEqual([]);
   });
 });
