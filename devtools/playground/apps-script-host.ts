@@ -17,6 +17,8 @@ const SHEET_NAME = 'Contacts';
 /** What the page shows of the add-on's notices and log: the latest, not the whole history. */
 const RECENT_NOTICES = 5;
 const RECENT_LOG_LINES = 30;
+const KEPT_REQUESTS = 100;
+const KEPT_LOG_LINES = 500;
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
 export interface AppsScriptHostOptions {
@@ -74,6 +76,14 @@ export class AppsScriptHost {
 
   /** Answers one request from the page server. Throws with words the page can show. */
   handle(request: HostRequest): unknown {
+    try {
+      return this.dispatch(request);
+    } finally {
+      this.trimHistory();
+    }
+  }
+
+  private dispatch(request: HostRequest): unknown {
     switch (request.method) {
       case 'state':
         return this.state(request.since);
@@ -150,7 +160,18 @@ export class AppsScriptHost {
 
   /** Trigger events carry live objects (the spreadsheet, the range), so they are passed as they are, not copied. */
   private fire(trigger: FakeTrigger): void {
-    this.env.fire(trigger, (name, event) => (runInContext(name, this.context) as (e: unknown) => unknown)(event));
+    try {
+      this.env.fire(trigger, (name, event) => (runInContext(name, this.context) as (e: unknown) => unknown)(event));
+    } finally {
+      this.trimHistory();
+    }
+  }
+
+  /** The fakes keep every request and log line for tests to inspect; a playground runs for hours, so keep the latest. */
+  private trimHistory(): void {
+    const requests = this.env.UrlFetchApp.log;
+    if (requests.length > KEPT_REQUESTS) requests.splice(0, requests.length - KEPT_REQUESTS);
+    if (this.env.logs.length > KEPT_LOG_LINES) this.env.logs.splice(0, this.env.logs.length - KEPT_LOG_LINES);
   }
 }
 

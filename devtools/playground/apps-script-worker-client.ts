@@ -6,8 +6,11 @@ import type { HostReply, HostRequest } from './playground-protocol';
 export class AppsScriptWorkerClient {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  /** Resolves with the exit code when the worker stops, whether asked to or not. */
+  readonly exited: Promise<number>;
 
   private constructor(private readonly worker: Worker) {
+    this.exited = new Promise((resolve) => worker.once('exit', resolve));
     worker.on('message', (m: HostReply | { ready: boolean }) => {
       if (!('id' in m)) return;
       const waiter = this.pending.get(m.id);
@@ -45,10 +48,9 @@ export class AppsScriptWorkerClient {
 
   /** Stops the triggers and the HTTP bridge, then the worker (forcefully after a second). */
   async stop(): Promise<void> {
-    const exited = new Promise((resolve) => this.worker.once('exit', resolve));
     this.worker.postMessage({ close: true });
     const timer = setTimeout(() => void this.worker.terminate(), 1000);
-    await exited;
+    await this.exited;
     clearTimeout(timer);
   }
 }

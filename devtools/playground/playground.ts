@@ -94,6 +94,12 @@ async function main(): Promise<number> {
       addonDir: ADDON_DIR, serviceUrl: runtime.url, apiKey, testNumber: TEST_NUMBER, csvText: readFileSync(csvPath, 'utf8'), hourMs,
     });
     const client = worker;
+    // Without its Apps Script the page is useless: a crashed worker ends the playground rather than leave it half alive.
+    void client.exited.then((code) => {
+      if (worker !== client) return;
+      console.error(`The playground's Apps Script worker stopped (exit code ${code}); stopping.`);
+      stop().finally(() => process.exit(1));
+    });
     const info: PlaygroundInfo = { serviceUrl: runtime.url, dataDir, isDataDirTemporary: ownDataDir !== null, hourMs, messagesPerSecond: mps };
     const app = createPageApp({ relay: (request) => client.request(request), assetsDir: ASSETS_DIR, sampleCsvPath: SAMPLE_CSV, info });
     const listening = await listenPage(app, '127.0.0.1', port).catch(async (error: NodeJS.ErrnoException) => {
