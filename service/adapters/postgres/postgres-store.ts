@@ -10,8 +10,8 @@ import type { MessageStatus } from '../../campaigns/message-status';
 import { MESSAGE_STATUSES } from '../../campaigns/message-status';
 import type {
   Account, AccountSecrets, BatchItemResult, BatchWrite, Campaign, CampaignTransition, InsertResult, Logger, MessageView,
-  NewMessage, PendingWebhook, QueuedMessage, SenderFence, SenderLease, SendOutcome, StatusCounts, WebhookApplied,
-  WebhookEffects,
+  NewMessage, PendingWebhook, QueuedMessage, ReplyChange, SenderFence, SenderLease, SendOutcome, StatusChange,
+  StatusCounts, WebhookApplied, WebhookEffects,
 } from '../../campaigns/ports';
 import type { MessageChange, SheetCampaign } from '../../sheets/sheet-ports';
 import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '../../service-store';
@@ -135,22 +135,88 @@ export class PostgresStore implements ServiceStore {
   // ---- the group commit's writes
 
   /**
-   * One transaction: the locks of every account the writes change are taken first (ascending), then each
-   * write runs in its own savepoint and is undone alone when it fails (a stale fence: LeaseLostError). Resolves after
-   * COMMIT; rejects, with nothing done, when COMMIT or the connection fails.
+   * One transaction, in as few statements as the writes allow: the locks of every account the writes change are
+   * taken first (ascending), each fence is checked once, the claims of one fence are one statement and the bodies'
+   * inbox rows go in one DELETE. Should any write fail (a stale fence: LeaseLostError), nothing of that transaction
+   * is kept and the batch runs again with each write in its own savepoint, undone alone when it fails. Resolves
+   * after COMMIT; rejects, with nothing done, when COMMIT or the connection fails.
    */
   async writeBatch(writes: readonly BatchWrite[]): Promise<BatchItemResult[]> {
     if (writes.length === 0) return [];
-    const accountIds = new Set(writes.flatMap((w) =>
-      w.kind === 'claim' || w.kind === 'outcomes' ? [w.fence.accountId] : w.kind === 'apply_webhook' ? [w.accountId] : []));
     if (writes.length === 1) return [await this.writeAlone(writes[0]!)];
+    try {
+      return await this.transaction((sql) => this.writeTogether(sql, writes));
+    } catch (error) {
+      // A connection or COMMIT failure rejects the batch; a write's own failure is retried write by write.
+      if (!(error instanceof WriteFailed)) throw error;
+    }
     return this.transaction(async (sql) => {
-      // With one account, its first write's own lock statement takes it: no statement is needed here.
-      if (accountIds.size > 1) await lockAccounts(sql, accountIds);
+      await lockAccounts(sql, accountsOf(writes));
       const results: BatchItemResult[] = [];
       for (const write of writes) results.push(await inSavepoint(sql, () => this.runWrite(sql, write)));
       return results;
     });
+  }
+
+  /**
+   * The writes with no savepoint, each statement's failure thrown as WriteFailed (the whole transaction is then
+   * rolled back). The claims of one fence run as one, where the first of them stands: they are asked by one sender
+   * for distinct rows, and every write of a batch commits at the same instant, so this is just another serial
+   * order of writes nobody has seen committed yet.
+   */
+  private async writeTogether(sql: Sql, writes: readonly BatchWrite[]): Promise<BatchItemResult[]> {
+    const attempt = async <T>(fn: () => Promise<T>): Promise<T> => {
+      try {
+        return await fn();
+      } catch (error) {
+        throw new WriteFailed(error);
+      }
+    };
+    await attempt(() => lockAccounts(sql, accountsOf(writes)));
+    const fences = new Map<string, { fence: SenderFence; isClaim: boolean }>();
+    const claimsOf = new Map<string, { index: number; write: Extract<BatchWrite, { kind: 'claim' }> }[]>();
+    writes.forEach((write, index) => {
+      if (write.kind !== 'claim' && write.kind !== 'outcomes') return;
+      const key = `${write.fence.accountId}\u0000${write.fence.token}`;
+      const seen = fences.get(key);
+      fences.set(key, { fence: write.fence, isClaim: (seen?.isClaim ?? false) || write.kind === 'claim' });
+      if (write.kind === 'claim') claimsOf.set(key, [...(claimsOf.get(key) ?? []), { index, write }]);
+    });
+    for (const { fence, isClaim } of fences.values()) await attempt(() => checkFence(sql, fence, isClaim));
+
+    const results: BatchItemResult[] = new Array<BatchItemResult>(writes.length);
+    const appliedBodies: number[] = [];
+    for (const [index, write] of writes.entries()) {
+      if (results[index]) continue;
+      switch (write.kind) {
+        case 'claim': {
+          const claims = claimsOf.get(`${write.fence.accountId}\u0000${write.fence.token}`)!;
+          const ids = claims.flatMap((c) => c.write.ids);
+          const moved = new Set(await attempt(() => this.markSending(sql, write.fence.accountId, ids,
+            claims.flatMap((c) => c.write.ids.map(() => c.write.nowMs)))));
+          // A row listed by two claims moved for the first (the second, after it, would have found it `sending`).
+          for (const claim of claims) {
+            results[claim.index] = { ok: true, value: claim.write.ids.filter((id) => moved.delete(id)) };
+          }
+          break;
+        }
+        case 'outcomes':
+          await attempt(() => this.recordSendOutcomes(sql, write.fence.accountId, write.outcomes, write.nowMs));
+          results[index] = { ok: true, value: null };
+          break;
+        case 'save_webhook':
+          results[index] = { ok: true, value: await attempt(() => this.saveWebhook(sql, write)) };
+          break;
+        case 'apply_webhook':
+          results[index] = { ok: true, value: await attempt(() => this.applyWebhookEffects(sql, write.accountId, write.effects, write.nowMs)) };
+          appliedBodies.push(write.inboxId);
+          break;
+      }
+    }
+    if (appliedBodies.length > 0) {
+      await attempt(() => sql.query('DELETE FROM webhook_inbox WHERE id = ANY($1::bigint[])', [appliedBodies]));
+    }
+    return results;
   }
 
   /**
@@ -190,7 +256,7 @@ export class PostgresStore implements ServiceStore {
     switch (write.kind) {
       case 'claim':
         await checkFence(sql, write.fence, true);
-        return this.markSending(sql, write.fence.accountId, write.ids, write.nowMs);
+        return this.markSending(sql, write.fence.accountId, write.ids, write.ids.map(() => write.nowMs));
       case 'outcomes':
         await checkFence(sql, write.fence, false);
         await this.recordSendOutcomes(sql, write.fence.accountId, write.outcomes, write.nowMs);
@@ -207,12 +273,14 @@ export class PostgresStore implements ServiceStore {
    * Claims in two set-based updates on one snapshot (taken after the account lock): queued rows of running campaigns
    * whose recipient is not suppressed become `sending`; queued rows whose recipient is suppressed become `skipped`
    * (whatever their campaign's state, as in SQLite); the rest stay. Gives the moved ids in the order asked.
+   * `nowMs` is aligned with `ids`: each row's claim time (claims of several pumps may run as one).
    */
-  private async markSending(sql: Sql, accountId: string, ids: readonly number[], nowMs: number): Promise<number[]> {
+  private async markSending(sql: Sql, accountId: string, ids: readonly number[], nowMs: readonly number[]): Promise<number[]> {
     if (ids.length === 0) return [];
     const { rows } = await sql.query<{ id: number; ord: number }>(
       `WITH moved AS (
-         UPDATE messages m SET status = 'sending', sending_at = $3, seq = ${NEXT_SEQ}, updated_at = $3
+         UPDATE messages m SET status = 'sending', sending_at = ${at('$3::bigint[]')}, seq = ${NEXT_SEQ},
+           updated_at = ${at('$3::bigint[]')}
          WHERE m.id = ANY($1::bigint[]) AND m.account_id = $2 AND m.status = 'queued'
            AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.account_id = m.account_id AND s.to_e164 = m.to_e164)
            -- A scalar sub-select, not EXISTS: an EXISTS becomes a join through campaigns, which offers the planner
@@ -222,7 +290,7 @@ export class PostgresStore implements ServiceStore {
          RETURNING m.id, ${POSITION} AS ord
        ),
        skipped AS (
-         UPDATE messages m SET status = 'skipped', seq = ${NEXT_SEQ}, updated_at = $3
+         UPDATE messages m SET status = 'skipped', seq = ${NEXT_SEQ}, updated_at = ${at('$3::bigint[]')}
          WHERE m.id = ANY($1::bigint[]) AND m.account_id = $2 AND m.status = 'queued'
            AND EXISTS (SELECT 1 FROM suppressions s WHERE s.account_id = m.account_id AND s.to_e164 = m.to_e164)
        )
@@ -299,89 +367,28 @@ export class PostgresStore implements ServiceStore {
     }
   }
 
-  /**
-   * One stored body's statuses, replies and preferences, in that order and each as one statement (a body may name
-   * the same row twice: sent, then delivered), then its removal from the inbox.
-   */
+  /** One stored body's effects (applyWebhookEffects), then its removal from the inbox. */
   private async applyWebhook(
     sql: Sql, inboxId: number, accountId: string, effects: WebhookEffects, nowMs: number,
   ): Promise<WebhookApplied> {
+    const result = await this.applyWebhookEffects(sql, accountId, effects, nowMs);
+    await sql.query('DELETE FROM webhook_inbox WHERE id = $1', [inboxId]);
+    return result;
+  }
+
+  /** A body's statuses, then its replies, then its preferences: a statement or two for each kind present. */
+  private async applyWebhookEffects(sql: Sql, accountId: string, effects: WebhookEffects, nowMs: number): Promise<WebhookApplied> {
     const touched = new Set<string>();
     const result: WebhookApplied = { statuses: { applied: 0, ignored: 0, unmatched: 0 }, touchedCampaignIds: [], failed: [] };
-    for (const change of effects.statuses) {
-      const error = change.error;
-      // Located by the callback (row id within campaign and account), else by wamid within the account; moved
-      // only from one of `from`, in the statement; suppressAs suppresses the row's recipient when it moved.
-      const { rows } = await sql.query<{ located: number; campaign_id: string | null }>(
-        `WITH target AS (
-           SELECT id FROM (
-             SELECT id, 0 AS pref FROM messages WHERE id = $1::bigint AND campaign_id = $2::text AND account_id = $3
-             UNION ALL
-             SELECT id, 1 AS pref FROM messages WHERE wamid = $4 AND account_id = $3
-           ) located ORDER BY pref, id LIMIT 1
-         ),
-         changed AS (
-           UPDATE messages m SET status = $5, wamid = COALESCE(m.wamid, $4), error_code = COALESCE($6, m.error_code),
-             error_message = COALESCE($7, m.error_message), sent_at = COALESCE(m.sent_at, $8), seq = ${NEXT_SEQ},
-             updated_at = $9
-           FROM target WHERE m.id = target.id AND m.status = ANY($10::text[])
-           RETURNING m.campaign_id, m.to_e164
-         ),
-         suppressed AS (
-           INSERT INTO suppressions (account_id, to_e164, source, created_at)
-           SELECT $3, to_e164, $11::text, $9 FROM changed WHERE $11::text IS NOT NULL
-           ON CONFLICT (account_id, to_e164) DO NOTHING
-         )
-         SELECT (SELECT count(*) FROM target)::int AS located, changed.campaign_id
-         FROM (VALUES (1)) AS one LEFT JOIN changed ON true`,
-        [change.callback?.messageId ?? null, change.callback?.campaignId ?? null, accountId, change.wamid, change.status,
-          error?.code ?? null, error?.message ?? null, change.status === 'failed' ? null : nowMs, nowMs,
-          change.from, change.suppressAs],
-      );
-      const row = rows[0]!;
-      if (row.located === 0) {
-        result.statuses.unmatched++;
-      } else if (row.campaign_id === null) {
-        result.statuses.ignored++;
-      } else {
-        result.statuses.applied++;
-        touched.add(row.campaign_id);
-        if (change.status === 'failed') result.failed.push({ campaignId: row.campaign_id, code: error?.code ?? 'unknown' });
-      }
-    }
-    for (const reply of effects.replies) {
-      // The row of the quoted message, else the latest sent to any spelling of the person (SQLite's latestSentTo:
-      // each spelling's latest send, then the highest id among them). An opt-out suppresses that row's recipient,
-      // else the first spelling.
-      const { rows } = await sql.query<{ campaign_id: string }>(
-        `WITH target AS (
-           SELECT id, to_e164 FROM (
-             (SELECT id, to_e164, 0 AS pref FROM messages WHERE wamid = $1 AND account_id = $2 ORDER BY id LIMIT 1)
-             UNION ALL
-             (SELECT id, to_e164, 1 AS pref FROM (${LATEST_SENT_TO('$2', '$3')}) latest ORDER BY id DESC LIMIT 1)
-           ) located ORDER BY pref LIMIT 1
-         ),
-         changed AS (
-           UPDATE messages m SET reply_text = $4, reply_at = $5, seq = ${NEXT_SEQ}, updated_at = $6
-           FROM target WHERE m.id = target.id
-           RETURNING m.campaign_id
-         ),
-         opted_out AS (
-           INSERT INTO suppressions (account_id, to_e164, source, created_at)
-           SELECT $2, COALESCE((SELECT to_e164 FROM target), $7::text), 'keyword', $6 WHERE $8::boolean
-           ON CONFLICT (account_id, to_e164) DO NOTHING
-         )
-         SELECT campaign_id FROM changed`,
-        [reply.contextWamid, accountId, reply.recipients, reply.text, reply.atMs, nowMs,
-          reply.recipients[0] ?? null, reply.isOptOut],
-      );
-      if (rows[0]) touched.add(rows[0].campaign_id);
+    if (effects.statuses.length > 0) await this.applyStatuses(sql, accountId, effects.statuses, nowMs, result, touched);
+    if (effects.replies.length > 0) {
+      for (const campaignId of await this.applyReplies(sql, accountId, effects.replies, nowMs)) touched.add(campaignId);
     }
     for (const preference of effects.preferences) {
       if (preference.value === 'stop') {
         await sql.query(
           `INSERT INTO suppressions (account_id, to_e164, source, created_at)
-           SELECT $1, COALESCE((SELECT to_e164 FROM (${LATEST_SENT_TO('$1', '$2')}) latest ORDER BY id DESC LIMIT 1), $3::text),
+           SELECT $1, COALESCE((SELECT to_e164 FROM (${LATEST_SENT_TO('$1', '$2::text[]')}) latest ORDER BY id DESC LIMIT 1), $3::text),
              'user_preferences', $4
            ON CONFLICT (account_id, to_e164) DO NOTHING`,
           [accountId, preference.recipients, preference.recipients[0] ?? null, nowMs],
@@ -390,9 +397,137 @@ export class PostgresStore implements ServiceStore {
         await sql.query('DELETE FROM suppressions WHERE account_id = $1 AND to_e164 = ANY($2::text[])', [accountId, preference.recipients]);
       }
     }
-    await sql.query('DELETE FROM webhook_inbox WHERE id = $1', [inboxId]);
     result.touchedCampaignIds = [...touched];
     return result;
+  }
+
+  /**
+   * A body's replies in one statement; gives the campaigns of the rows that changed. Each reply is the reply of the
+   * row of the quoted message, else of the latest sent to any spelling of the person (SQLite's latestSentTo: each
+   * spelling's latest send, then the highest id among them); of several replies landing on one row the last in the
+   * body stands, as when applied one by one (locating a row reads only wamid and sent_at, which replies never
+   * change). An opt-out suppresses that row's recipient, else the first spelling.
+   */
+  private async applyReplies(sql: Sql, accountId: string, replies: readonly ReplyChange[], nowMs: number): Promise<string[]> {
+    const { rows } = await sql.query<{ campaign_id: string }>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[]) WITH ORDINALITY
+           AS i(context_wamid, recipients, text, at_ms, is_opt_out, ord)
+       ),
+       located AS (
+         SELECT i.ord, i.recipients, i.is_opt_out, target.id, target.to_e164
+         FROM input i LEFT JOIN LATERAL (
+           SELECT id, to_e164 FROM (
+             (SELECT id, to_e164, 0 AS pref FROM messages WHERE wamid = i.context_wamid AND account_id = $6 ORDER BY id LIMIT 1)
+             UNION ALL
+             (SELECT id, to_e164, 1 AS pref FROM (${LATEST_SENT_TO('$6', "string_to_array(i.recipients, ',')")}) latest
+              ORDER BY id DESC LIMIT 1)
+           ) candidates ORDER BY pref LIMIT 1
+         ) target ON true
+       ),
+       last AS (
+         SELECT DISTINCT ON (id) id, ord FROM located WHERE id IS NOT NULL ORDER BY id, ord DESC
+       ),
+       changed AS (
+         UPDATE messages m SET reply_text = i.text, reply_at = i.at_ms, seq = ${NEXT_SEQ}, updated_at = $7
+         FROM last l JOIN input i ON i.ord = l.ord WHERE m.id = l.id
+         RETURNING m.campaign_id
+       ),
+       opted_out AS (
+         INSERT INTO suppressions (account_id, to_e164, source, created_at)
+         SELECT DISTINCT $6, who, 'keyword', $7::bigint FROM (
+           SELECT COALESCE(to_e164, NULLIF(split_part(recipients, ',', 1), '')) AS who FROM located WHERE is_opt_out
+         ) opt_outs WHERE who IS NOT NULL
+         ON CONFLICT (account_id, to_e164) DO NOTHING
+       )
+       SELECT DISTINCT campaign_id FROM changed`,
+      [replies.map((r) => r.contextWamid), replies.map((r) => r.recipients.join(',')), replies.map((r) => r.text),
+        replies.map((r) => r.atMs), replies.map((r) => r.isOptOut), accountId, nowMs],
+    );
+    return rows.map((r) => r.campaign_id);
+  }
+
+  /**
+   * A body's statuses in as few statements as the rows they name allow: each round is one statement over arrays that
+   * locates every status's row (by the callback: row id within campaign and account, else by wamid within the
+   * account) and moves each located row by the first status of the round naming it, only from one of that status's
+   * `from` (forward-only, in the statement); suppressAs suppresses the recipient of a row that moved. A later status
+   * naming a row already moved in the round (a body may carry sent, then delivered, of one row) is deferred to the
+   * next round, located again there: per row the statuses apply in body order, as one statement each would. (Only
+   * the order between different rows differs, and it cannot change a result: each row moves by its own statuses.)
+   */
+  private async applyStatuses(
+    sql: Sql, accountId: string, statuses: readonly StatusChange[], nowMs: number, result: WebhookApplied,
+    touched: Set<string>,
+  ): Promise<void> {
+    /** Per status, in body order: what became of it (reported in that order, whatever round applied it). */
+    const outcomes: ({ located: boolean; campaignId: string | null } | undefined)[] = [];
+    let round = statuses.map((change, index) => ({ change, index }));
+    while (round.length > 0) {
+      const { rows } = await sql.query<{ ord: string; located: boolean; deferred: boolean; campaign_id: string | null }>(
+        `WITH input AS (
+           SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
+             $8::text[], $9::text[]) WITH ORDINALITY
+             AS i(message_id, campaign_id, wamid, status, error_code, error_message, sent_at, from_set, suppress_as, ord)
+         ),
+         located AS (
+           SELECT i.ord, (
+             SELECT id FROM (
+               SELECT m.id, 0 AS pref FROM messages m
+               WHERE m.id = i.message_id AND m.campaign_id = i.campaign_id AND m.account_id = $10
+               UNION ALL
+               SELECT m.id, 1 AS pref FROM messages m WHERE m.wamid = i.wamid AND m.account_id = $10
+             ) candidates ORDER BY pref, id LIMIT 1
+           ) AS id
+           FROM input i
+         ),
+         first AS (
+           SELECT DISTINCT ON (id) id, ord FROM located WHERE id IS NOT NULL ORDER BY id, ord
+         ),
+         changed AS (
+           UPDATE messages m SET status = i.status, wamid = COALESCE(m.wamid, i.wamid),
+             error_code = COALESCE(i.error_code, m.error_code), error_message = COALESCE(i.error_message, m.error_message),
+             sent_at = COALESCE(m.sent_at, i.sent_at), seq = ${NEXT_SEQ}, updated_at = $11
+           FROM first f JOIN input i ON i.ord = f.ord
+           WHERE m.id = f.id AND m.status = ANY(string_to_array(i.from_set, ','))
+           RETURNING f.ord, m.campaign_id, m.to_e164, i.suppress_as
+         ),
+         suppressed AS (
+           INSERT INTO suppressions (account_id, to_e164, source, created_at)
+           SELECT DISTINCT ON (to_e164) $10, to_e164, suppress_as, $11 FROM changed
+           WHERE suppress_as IS NOT NULL ORDER BY to_e164, ord
+           ON CONFLICT (account_id, to_e164) DO NOTHING
+         )
+         SELECT l.ord, l.id IS NOT NULL AS located,
+           l.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM first f WHERE f.ord = l.ord) AS deferred, c.campaign_id
+         FROM located l LEFT JOIN changed c ON c.ord = l.ord
+         ORDER BY l.ord`,
+        [round.map(({ change: c }) => c.callback?.messageId ?? null), round.map(({ change: c }) => c.callback?.campaignId ?? null),
+          round.map(({ change: c }) => c.wamid), round.map(({ change: c }) => c.status),
+          round.map(({ change: c }) => c.error?.code ?? null), round.map(({ change: c }) => c.error?.message ?? null),
+          round.map(({ change: c }) => (c.status === 'failed' ? null : nowMs)), round.map(({ change: c }) => c.from.join(',')),
+          round.map(({ change: c }) => c.suppressAs), accountId, nowMs],
+      );
+      const deferred: typeof round = [];
+      for (const row of rows) {
+        const entry = round[Number(row.ord) - 1]!;
+        if (row.deferred) deferred.push(entry);
+        else outcomes[entry.index] = { located: row.located, campaignId: row.campaign_id };
+      }
+      round = deferred;
+    }
+    statuses.forEach((change, index) => {
+      const outcome = outcomes[index]!;
+      if (!outcome.located) {
+        result.statuses.unmatched++;
+      } else if (outcome.campaignId === null) {
+        result.statuses.ignored++;
+      } else {
+        result.statuses.applied++;
+        touched.add(outcome.campaignId);
+        if (change.status === 'failed') result.failed.push({ campaignId: outcome.campaignId, code: change.error?.code ?? 'unknown' });
+      }
+    });
   }
 
   // ---- accounts
@@ -796,6 +931,12 @@ function isConnectionError(error: unknown): boolean {
   return sqlState(error) === undefined;
 }
 
+/** The accounts whose rows the writes change (their locks are taken first, in ascending order). */
+function accountsOf(writes: readonly BatchWrite[]): string[] {
+  return writes.flatMap((w) =>
+    w.kind === 'claim' || w.kind === 'outcomes' ? [w.fence.accountId] : w.kind === 'apply_webhook' ? [w.accountId] : []);
+}
+
 /** Outcomes of one kind together, kinds in order of first appearance (their rows are distinct, so order is free). */
 function groupByKind(outcomes: readonly SendOutcome[]): SendOutcome[][] {
   const groups = new Map<SendOutcome['kind'], SendOutcome[]>();
@@ -808,14 +949,19 @@ function groupByKind(outcomes: readonly SendOutcome[]): SendOutcome[][] {
 }
 
 /**
- * Per number in `recipients`, the account's latest sent row to it (latest sent_at, then highest id); the caller
- * takes the highest id among them, as SqliteStore's latestSentTo does. Found campaign by campaign through
- * messages_by_recipient (campaign_id, to_e164) rather than through an index of its own: every message update
- * already writes each of the table's indexes (seq changes, so no update is HOT), and replies are rare next to those.
+ * Per number in `recipients` (an SQL text[] expression), the account's latest sent row to it (latest sent_at, then
+ * highest id), as rows (id, to_e164); the caller takes the highest id among them, as SqliteStore's latestSentTo
+ * does. Found campaign by campaign through messages_by_recipient (campaign_id, to_e164) rather than through an index
+ * of its own: every message update already writes each of the table's indexes (seq changes, so no update is HOT),
+ * and replies are rare next to those. One sub-select per number, so that the number is a parameter of an index
+ * lookup: written as a join or as `to_e164 = ANY(…)` over a column of another table, the planner scanned every sent
+ * row of the account's campaigns instead (tens of ms per reply on a campaign of 30,000).
  */
-function LATEST_SENT_TO(accountParam: string, recipientsParam: string): string {
-  return `SELECT DISTINCT ON (to_e164) id, to_e164 FROM messages
-    WHERE campaign_id IN (SELECT id FROM campaigns WHERE account_id = ${accountParam}) AND account_id = ${accountParam}
-      AND to_e164 = ANY(${recipientsParam}::text[]) AND sent_at IS NOT NULL
-    ORDER BY to_e164, sent_at DESC, id DESC`;
+function LATEST_SENT_TO(accountParam: string, recipients: string): string {
+  return `SELECT id, to_e164 FROM (
+      SELECT (SELECT m.id FROM campaigns c JOIN messages m ON m.campaign_id = c.id AND m.to_e164 = spelling.to_e164
+              WHERE c.account_id = ${accountParam} AND m.account_id = ${accountParam} AND m.sent_at IS NOT NULL
+              ORDER BY m.sent_at DESC, m.id DESC LIMIT 1) AS id, spelling.to_e164
+      FROM unnest(${recipients}) AS spelling(to_e164)
+    ) per_number WHERE id IS NOT NULL`;
 }

@@ -665,6 +665,90 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         expect(applied).toBeLessThanOrEqual(2 * tos.length);
         expect((await feedOf(store, campaignId)).map((v) => v.status)).toEqual(tos.map(() => 'read'));
       });
+
+      it('a body naming rows many times, by callback or by wamid, ends as its statuses applied one body each would', async () => {
+        // Two accounts with the same rows: one gets the whole body at once, the other each status as its own body.
+        const random = seededRandom(11);
+        const tos = numbers(8);
+        const words = ['sent', 'delivered', 'read', 'failed', 'failed', 'delivered'];
+        const whole = await seed();
+        const oneByOne = await seed();
+        const sides = await Promise.all([whole, oneByOne].map(async (side) => {
+          const ids = await addRows(store, side.accountId, side.campaignId, tos.map((to) => newRow(to)));
+          const fence = await takeLease(store, side.accountId);
+          await sendRows(store, fence, tos.map((to) => ({ id: ids.get(to) as number, wamid: `wamid.${to}` })));
+          return { ...side, ids };
+        }));
+        const plan = Array.from({ length: 40 }, () => ({
+          to: tos[Math.floor(random() * tos.length)] as string,
+          word: words[Math.floor(random() * words.length)] as string,
+          byCallback: random() < 0.5,
+          // 131050: the person stopped marketing messages; the row's recipient is suppressed as it moves.
+          code: random() < 0.5 ? '131050' : '131026',
+          isStranger: random() < 0.1,
+        }));
+        const eventsOf = (side: (typeof sides)[number]): StatusEvent[] => plan.map((p) => statusEvent(
+          p.isStranger ? `wamid.stranger.${p.to}` : `wamid.${p.to}`, p.word,
+          p.byCallback && !p.isStranger ? { campaignId: side.campaignId, id: side.ids.get(p.to) as number } : null,
+          p.word === 'failed' ? p.code : undefined,
+        ));
+        const [wholeSide, oneSide] = sides as [(typeof sides)[number], (typeof sides)[number]];
+        const atOnce = await applyEffects(store, wholeSide.accountId, { statuses: statusChanges(...eventsOf(wholeSide)) }, NOW + 1);
+        const each: WebhookApplied[] = [];
+        for (const event of eventsOf(oneSide)) each.push(await applyEffects(store, oneSide.accountId, { statuses: statusChanges(event) }, NOW + 1));
+
+        const sum = (key: 'applied' | 'ignored' | 'unmatched'): number => each.reduce((n, r) => n + r.statuses[key], 0);
+        expect(atOnce.statuses).toEqual({ applied: sum('applied'), ignored: sum('ignored'), unmatched: sum('unmatched') });
+        expect(atOnce.statuses.unmatched).toBeGreaterThan(0);
+        expect(atOnce.failed.map((f) => f.code)).toEqual(each.flatMap((r) => r.failed.map((f) => f.code)));
+        const final = async (side: (typeof sides)[number]): Promise<unknown[]> =>
+          // By number: the feed's order among rows changed in one transaction is the store's (see postgres-locks.ts).
+          (await feedOf(store, side.campaignId)).map((v) => [v.to, v.status, v.error?.code ?? null, v.wamid]).sort();
+        expect(await final(wholeSide)).toEqual(await final(oneSide));
+        const suppressed = async (accountId: string): Promise<unknown[]> =>
+          (await store.listSuppressions(accountId)).map((s) => [s.to, s.source]).sort();
+        expect(await suppressed(wholeSide.accountId)).toEqual(await suppressed(oneSide.accountId));
+      });
+    });
+
+    describe('replies', () => {
+      it('a body of many replies (quoted or not, opt-outs, strangers) ends as its replies applied one body each would', async () => {
+        const random = seededRandom(12);
+        const tos = numbers(6);
+        const strangers = numbers(2, 500);
+        const sides = await Promise.all([0, 1].map(async () => {
+          const side = await seed();
+          const ids = await addRows(store, side.accountId, side.campaignId, tos.map((to) => newRow(to)));
+          const fence = await takeLease(store, side.accountId);
+          await sendRows(store, fence, tos.map((to) => ({ id: ids.get(to) as number, wamid: `wamid.${side.accountId}.${to}` })));
+          return side;
+        }));
+        const plan = Array.from({ length: 30 }, (_, i) => ({
+          to: [...tos, ...strangers][Math.floor(random() * (tos.length + strangers.length))] as string,
+          isQuoted: random() < 0.5,
+          isOptOut: random() < 0.3,
+          text: `reply ${i}`,
+        }));
+        const repliesOf = (accountId: string): ReplyChange[] => plan.map((p, i) => ({
+          contextWamid: p.isQuoted ? `wamid.${accountId}.${p.to}` : null, recipients: [p.to], text: p.text,
+          atMs: NOW + i, isOptOut: p.isOptOut,
+        }));
+        const [whole, oneByOne] = sides as [(typeof sides)[number], (typeof sides)[number]];
+        const atOnce = await applyEffects(store, whole.accountId, { replies: repliesOf(whole.accountId) }, NOW + 100);
+        const each: WebhookApplied[] = [];
+        for (const reply of repliesOf(oneByOne.accountId)) each.push(await applyEffects(store, oneByOne.accountId, { replies: [reply] }, NOW + 100));
+
+        expect(atOnce.touchedCampaignIds).toEqual(each.some((r) => r.touchedCampaignIds.length > 0) ? [whole.campaignId] : []);
+        const final = async (side: (typeof sides)[number]): Promise<unknown[]> =>
+          (await feedOf(store, side.campaignId)).map((v) => [v.to, v.status, v.reply?.text ?? null, v.reply?.at ?? null]).sort();
+        const finalWhole = await final(whole);
+        expect(finalWhole).toEqual(await final(oneByOne));
+        expect(finalWhole.filter((row) => (row as unknown[])[2] !== null).length).toBeGreaterThan(1);
+        const suppressed = async (accountId: string): Promise<unknown[]> =>
+          (await store.listSuppressions(accountId)).map((s) => [s.to, s.source]).sort();
+        expect(await suppressed(whole.accountId)).toEqual(await suppressed(oneByOne.accountId));
+        expect((await suppressed(whole.accountId)).length).toBeGreaterThan(1);
+      });
     });
 
     describe('the changes feed', () => {
