@@ -23,6 +23,11 @@ export interface BenchEnv {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** `BENCH_PROFILE=1`: the node arguments that write a CPU profile of a service process to /tmp/prof at its exit. */
+export function serviceProfileArgs(): string[] {
+  return process.env.BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
+}
+
 /** Starts `node [nodeArgs] dist/service/<script>` and resolves once its stdout shows `readyText`. */
 export function startNode(script: string, nodeArgs: string[], env: NodeJS.ProcessEnv, readyText: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {

@@ -6,6 +6,8 @@
 // simulator. `npm run bench -- intake|80|1000|10000|webhooks|sheets` runs one SQLite line,
 // `pg-intake|pg-1000|pg-10000` one PostgreSQL line, `takeover` the two takeover lines, `pg` every PostgreSQL line.
 // BENCH_SECONDS=N shortens the PostgreSQL throughput windows (default 10 s, as the SQLite lines') for smoke runs.
+// BENCH_PG_SOCKET=1 reaches the bench's PostgreSQL through its Unix-domain socket instead of TCP on 127.0.0.1 (as
+// Cloud Run reaches Cloud SQL); BENCH_PROFILE=1 writes CPU profiles of the service processes to /tmp/prof.
 // With no PostgreSQL binary on the machine the PostgreSQL lines print a row saying so.
 // A benchmark, not a test: it prints figures, it asserts nothing.
 import type { ChildProcess } from 'node:child_process';
@@ -14,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres } from '../devtools/postgres-server';
 import {
-  clusterOf, intakeVerdict, json, measureIntake, measureThroughput, sleep, startNode, throughputCells, throughputVerdict,
+  clusterOf, intakeVerdict, json, measureIntake, measureThroughput, serviceProfileArgs, sleep, startNode, throughputCells, throughputVerdict,
   type BenchEnv as Env,
 } from './bench-kit';
 import { freePort } from './free-port';
@@ -23,10 +25,9 @@ import { measurePostgres, type PostgresLine } from './postgres-bench';
 import { measureSheetWrites } from './sheet-writes-bench';
 import { measureWebhookIntake } from './webhook-intake-bench';
 
-/** `BENCH_PROFILE=1` writes a CPU profile of the service to /tmp/prof. */
+/** `BENCH_PROFILE=1` writes a CPU profile of the service (every instance of the PostgreSQL lines too) to /tmp/prof. */
 function startProcess(script: string, env: NodeJS.ProcessEnv, readyText: string) {
-  const profile = process.env.BENCH_PROFILE && script === 'main.js' ? ['--cpu-prof', '--cpu-prof-dir=/tmp/prof'] : [];
-  return startNode(script, profile, env, readyText);
+  return startNode(script, script === 'main.js' ? serviceProfileArgs() : [], env, readyText);
 }
 
 /** The simulator's outcome rates for the throughput lines (see main). */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { createScratchDatabase, type PostgresServer } from '../devtools/postgres-server';
-import { startNode, type BenchEnv, type ServiceCluster } from './bench-kit';
+import { serviceProfileArgs, startNode, type BenchEnv, type ServiceCluster } from './bench-kit';
 import { freePort } from './free-port';
 
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -48,7 +48,7 @@ export class PostgresCluster {
 
   /** Creates (or recreates) database `name` on `server` and connects to it; no instance runs yet. */
   static async open(server: PostgresServer, name: string, simUrl: string): Promise<PostgresCluster> {
-    const databaseUrl = await createScratchDatabase(server.url, name);
+    const databaseUrl = await createScratchDatabase(process.env.BENCH_PG_SOCKET ? server.socketUrl : server.url, name);
     const client = new pg.Client({ connectionString: databaseUrl });
     client.on('error', () => {}); // the server stopping under us fails the next query instead
     await client.connect();
@@ -68,7 +68,7 @@ export class PostgresCluster {
       ...process.env, DATABASE_URL: this.databaseUrl, SECRET_KEY: this.secretKey, PORT: String(port), DATA_DIR: dataDir,
       GRAPH_API_URL: this.simUrl, LOG_LEVEL: 'error', ...extraEnv,
     };
-    const child = await startNode('main.js', [], env, '"listening"');
+    const child = await startNode('main.js', serviceProfileArgs(), env, '"listening"');
     const instance = { number: this.instances.length + 1, url: `http://127.0.0.1:${port}`, pid: child.pid as number, env, child };
     this.instances.push(instance);
     return instance;

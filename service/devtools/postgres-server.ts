@@ -15,6 +15,8 @@ import { freePort } from '../bench/free-port';
 export interface PostgresServer {
   /** postgres://postgres@127.0.0.1:PORT/DBNAME, trust authentication, no password. */
   url: string;
+  /** The same server through its Unix-domain socket (`?host=` the socket's folder), as Cloud Run reaches Cloud SQL. */
+  socketUrl: string;
   /** Fast shutdown (SIGINT), wait for the server to exit, remove its temp folder. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -82,7 +84,11 @@ export async function startPostgres(): Promise<PostgresServer | null> {
       await stop();
       throw error;
     }
-    return { url: `postgres://postgres@127.0.0.1:${port}/${DEFAULT_DATABASE}`, stop };
+    return {
+      url: `postgres://postgres@127.0.0.1:${port}/${DEFAULT_DATABASE}`,
+      socketUrl: `postgres://postgres@localhost:${port}/${DEFAULT_DATABASE}?host=${encodeURIComponent(base)}`,
+      stop,
+    };
   } catch (error) {
     rmSync(base, { recursive: true, force: true });
     throw error;
