@@ -12,11 +12,12 @@ import { PlaygroundWorkbook } from './playground-workbook';
 import type { HostRequest, Notice, PlaygroundState } from './playground-protocol';
 import { TriggerClock } from './trigger-clock';
 
-export const PLAYGROUND_SPREADSHEET_ID = '1PlaygroundSpreadsheet_localOnly_0000000000';
+const PLAYGROUND_SPREADSHEET_ID = '1PlaygroundSpreadsheet_localOnly_0000000000';
 const SHEET_NAME = 'Contacts';
 /** What the page shows of the add-on's notices and log: the latest, not the whole history. */
 const RECENT_NOTICES = 5;
 const RECENT_LOG_LINES = 30;
+/** What the fakes keep of their history (they keep everything for tests) in a playground that runs for hours. */
 const KEPT_REQUESTS = 100;
 const KEPT_LOG_LINES = 500;
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
@@ -167,7 +168,7 @@ export class AppsScriptHost {
     }
   }
 
-  /** The fakes keep every request and log line for tests to inspect; a playground runs for hours, so keep the latest. */
+  /** Drops all but the latest requests and log lines (see KEPT_REQUESTS). */
   private trimHistory(): void {
     const requests = this.env.UrlFetchApp.log;
     if (requests.length > KEPT_REQUESTS) requests.splice(0, requests.length - KEPT_REQUESTS);
