@@ -1,5 +1,6 @@
-// A fake WhatsApp Cloud API for tests, benchmarks and sandbox accounts: Meta's send and template-list routes,
-// limits and error bodies, a ledger of accepted messages, and signed webhooks. Plain node:http for speed.
+// A fake WhatsApp Cloud API for tests, benchmarks and sandbox accounts: Meta's send (`/messages`,
+// `/marketing_messages`) and template-list routes, limits and error bodies, BSUIDs and usernames, a ledger of
+// accepted messages, and signed messages and management webhooks (docs/cloud-api-2026.md). Plain node:http for speed.
 
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -9,6 +10,8 @@ import { handleControlRoute } from './control-routes';
 import { FaultInjector } from './fault-injector';
 import type { FaultOptions } from './fault-injector';
 import { GraphError } from './graph-error';
+import { accountUpdateValue, phoneQualityValue, statusAfter, templateCategoryValue, templateStatusValue } from './management-webhooks';
+import type { AccountUpdate, PhoneNumberQualityUpdate, TemplateCategoryUpdate, TemplateStatusUpdate } from './management-webhooks';
 import { MessageLedger } from './message-ledger';
 import { planOutcome } from './outcome-rules';
 import type { OutcomeDelays, OutcomeOptions, OutcomeStep } from './outcome-rules';
@@ -16,13 +19,15 @@ import { PairRateGuard } from './pair-rate-guard';
 import type { PairRateOptions } from './pair-rate-guard';
 import { sampleTemplates } from './sample-templates';
 import { validateSend } from './send-validation';
-import type { SendContext, ValidSend } from './send-validation';
+import type { SendContext, SendEndpoint, ValidSend } from './send-validation';
 import { DEFAULT_TEMPLATE_PAGE_SIZE, TemplateCatalog } from './template-catalog';
 import type { MessageTemplate } from './template-catalog';
 import { ThroughputWindow } from './throughput-window';
 import { WebhookDispatcher } from './webhook-dispatcher';
 import type { WebhookDeliveryOptions, WebhookStats } from './webhook-dispatcher';
-import type { InboundEvent, WebhookTarget } from './webhook-payload';
+import { USER_ID_PATTERN, UserDirectory } from './user-directory';
+import type { UserIdentity } from './user-directory';
+import type { InboundEvent, Sender, StatusEvent, WebhookTarget } from './webhook-payload';
 import type { SignatureMode } from './webhook-signature';
 
 /** A registered business number (sender) and where its webhooks go. */
@@ -38,6 +43,29 @@ export interface NumberConfig {
   messagesPerSecond?: number;
   /** `metadata.display_phone_number` in webhooks. Default: "1555" + the last 7 digits of the id. */
   displayPhoneNumber?: string;
+  /**
+   * Marketing templates to +1 numbers are accepted, then fail 131049, as Meta does since 2025-04-01 (CLOUD_API.md
+   * §13). Default: the simulator's `usMarketingBlocked`.
+   */
+  usMarketingBlocked?: boolean;
+  /** The WABA turned marketing off on `/messages` (`disable_marketing_messages_on_cloud_api`): 131063. Default false. */
+  marketingOnMessagesDisabled?: boolean;
+  /** Webhooks also carry parent BSUIDs (`parent_user_id`, `from_parent_user_id`…), as for managed businesses. Default false. */
+  emitsParentUserIds?: boolean;
+}
+
+/** Names the number a management webhook goes to: a phone number id, or a WABA (its first registered number). */
+export interface WebhookTargetRef {
+  phoneNumberId?: string;
+  wabaId?: string;
+}
+
+/** A user as `GET /__sim/users` and the change routes report them, in Meta's field names. */
+export interface UserIdentityView {
+  wa_id: string;
+  user_id: string;
+  parent_user_id: string;
+  username?: string;
 }
 
 export interface CloudApiSimulatorOptions {
@@ -70,6 +98,13 @@ export interface CloudApiSimulatorOptions {
   templatePageSize?: number;
   /** Serve `/__sim/*` control routes. Default true; a service exposing the handler publicly should turn it off. */
   exposeControlRoutes?: boolean;
+  /**
+   * Marketing templates to +1 numbers fail 131049 on every number that does not say otherwise. Default false, so
+   * tests and benchmarks sending marketing to +1 test numbers keep their outcomes.
+   */
+  usMarketingBlocked?: boolean;
+  /** Epoch ms; drives limits, the 24 h customer-service window and webhook timing. Default `Date.now`. */
+  now?: () => number;
 }
 
 /** Counters for `GET /__sim/stats`. */
@@ -89,8 +124,10 @@ interface NumberState {
   window: ThroughputWindow;
   authorization: string;
   accepted: number;
-  /** Recipients who sent a marketing stop to this number (their marketing sends fail 131050). */
+  /** Recipients (phone digits) who sent a marketing stop to this number (their marketing sends fail 131050). */
   stoppedMarketing: Set<string>;
+  /** Epoch ms of each recipient's latest inbound message to this number (may lie in the future: a scheduled reply). */
+  lastInboundAt: Map<string, number>;
   /** Reused per send (only `apiMajorVersion` changes, set synchronously before each validation). */
   sendContext: SendContext;
 }
@@ -99,6 +136,7 @@ const MAX_BODY_BYTES = 1_000_000;
 const NEWEST_API_MAJOR = 25;
 const PROFILE_NAMES = ['Ana', 'José', 'Zoë', 'Mateo', 'Ngozi', 'Łucja', 'Ravi', 'Chloé', 'Kenji', 'Ife'];
 const JSON_CONTENT_TYPE = 'application/json; charset=UTF-8';
+const SERVICE_WINDOW_MS = 24 * 3600 * 1000;
 
 export class CloudApiSimulator {
   /** Every accepted message; read it to prove exactly-once delivery. */
@@ -110,6 +148,9 @@ export class CloudApiSimulator {
   private readonly dispatcher: WebhookDispatcher;
   private readonly basePath: string;
   private readonly runId = randomBytes(4).toString('hex');
+  /** BSUIDs, usernames and number changes of every recipient, per portfolio (the number's WABA). */
+  readonly users: UserDirectory;
+  private readonly now: () => number;
   private outcomes: OutcomeOptions;
   private delays: Required<OutcomeDelays>;
   private traceCounter = 0;
@@ -126,10 +167,13 @@ export class CloudApiSimulator {
     this.faults = new FaultInjector(options.faults);
     this.outcomes = { ...options.outcomes };
     this.delays = withDefaultDelays(options.delays);
-    this.dispatcher = new WebhookDispatcher((id) => this.targetOf(id), {
-      ...options.webhooks,
-      signatureMode: options.signatureMode ?? options.webhooks?.signatureMode ?? 'escaped-unicode',
-    });
+    this.now = options.now ?? Date.now;
+    this.users = new UserDirectory(() => this.outcomes);
+    this.dispatcher = new WebhookDispatcher(
+      (id) => this.targetOf(id),
+      { ...options.webhooks, signatureMode: options.signatureMode ?? options.webhooks?.signatureMode ?? 'escaped-unicode' },
+      this.now,
+    );
     for (const number of options.numbers ?? []) this.registerNumber(number);
   }
 
@@ -161,14 +205,15 @@ export class CloudApiSimulator {
     }
     const objectId = parts[index] ?? '';
     const edge = parts[index + 1];
-    if (parts.length === index + 2 && edge === 'messages' && req.method === 'POST') {
+    if (parts.length === index + 2 && (edge === 'messages' || edge === 'marketing_messages') && req.method === 'POST') {
+      const endpoint: SendEndpoint = edge;
       readBody(req, (raw) => {
         // A number seen for the first time is looked up (the service's own store, for sandbox accounts).
         if (this.numbers.has(objectId) || !this.options.resolveUnknownNumber) {
-          this.handleSend(req, res, objectId, apiMajor, raw);
+          this.handleSend(req, res, objectId, apiMajor, raw, endpoint);
           return;
         }
-        void this.resolveNumber(objectId).then(() => this.handleSend(req, res, objectId, apiMajor, raw),
+        void this.resolveNumber(objectId).then(() => this.handleSend(req, res, objectId, apiMajor, raw, endpoint),
           () => this.fail(res, unknownObject(objectId)));
       });
       return;
@@ -218,6 +263,8 @@ export class CloudApiSimulator {
       findTemplate: (name, language) => this.catalog.find(wabaId, name, language),
       apiMajorVersion: NEWEST_API_MAJOR,
       senderDigits: displayPhoneNumber.replace(/\D/g, ''),
+      endpoint: 'messages',
+      isMarketingOnMessagesDisabled: config.marketingOnMessagesDisabled ?? false,
     };
     const window = previous?.window ?? new ThroughputWindow(messagesPerSecond);
     window.limitPerSecond = messagesPerSecond;
@@ -227,6 +274,7 @@ export class CloudApiSimulator {
       authorization: `Bearer ${config.accessToken}`,
       accepted: previous?.accepted ?? 0,
       stoppedMarketing: previous?.stoppedMarketing ?? new Set(),
+      lastInboundAt: previous?.lastInboundAt ?? new Map(),
       sendContext,
     });
   }
@@ -269,6 +317,7 @@ export class CloudApiSimulator {
   /** Replaces outcome rates and/or delays for messages accepted from now on. */
   setOutcomes(outcomes: OutcomeOptions, delays?: OutcomeDelays): void {
     this.outcomes = { ...outcomes };
+    this.users.clearCache();
     if (delays) this.delays = withDefaultDelays({ ...this.delays, ...delays });
   }
 
@@ -313,23 +362,113 @@ export class CloudApiSimulator {
   }
 
   /**
-   * Emits an inbound text from `from` to the number after `delayMs`; `contextWamid` makes it a quoted reply.
-   * Returns the inbound message's wamid.
+   * Emits an inbound text to the number after `delayMs`, from `from`: phone digits, or a BSUID the simulator
+   * issued (a username user's). `contextWamid` makes it a quoted reply. Opens the recipient's 24 h
+   * customer-service window. Returns the inbound message's wamid. Throws `RangeError` for an unknown BSUID.
    */
   emitInboundText(phoneNumberId: string, from: string, body: string, options: { contextWamid?: string; delayMs?: number } = {}): string {
     const id = this.inboundWamid();
     const message: InboundEvent['message'] = { id, type: 'text', text: { body } };
     if (options.contextWamid) message.context = { from: this.displayDigits(phoneNumberId), id: options.contextWamid };
-    this.dispatcher.schedule(options.delayMs ?? 0, Date.now(), { kind: 'message', phoneNumberId, from, profileName: profileNameOf(from), message });
+    const delayMs = options.delayMs ?? 0;
+    const identity = this.identityOf(phoneNumberId, from);
+    this.recordInbound(phoneNumberId, identity.waId, delayMs);
+    this.dispatcher.schedule(delayMs, this.now(), { kind: 'message', phoneNumberId, sender: this.senderOf(phoneNumberId, identity), message });
     return id;
   }
 
-  /** Emits a `user_preferences` marketing stop/resume; a stop makes later marketing sends to `waId` fail 131050. */
-  emitUserPreference(phoneNumberId: string, waId: string, value: 'stop' | 'resume', delayMs = 0): void {
+  /**
+   * Emits a `user_preferences` marketing stop/resume from `user` (phone digits or an issued BSUID); a stop makes
+   * later marketing sends to that person fail 131050. Throws `RangeError` for an unknown BSUID.
+   */
+  emitUserPreference(phoneNumberId: string, user: string, value: 'stop' | 'resume', delayMs = 0): void {
+    const identity = this.identityOf(phoneNumberId, user);
     const stopped = this.numbers.get(phoneNumberId)?.stoppedMarketing;
-    if (value === 'stop') stopped?.add(waId);
-    else stopped?.delete(waId);
-    this.dispatcher.schedule(delayMs, Date.now(), { kind: 'user_preferences', phoneNumberId, waId, value });
+    if (value === 'stop') stopped?.add(identity.waId);
+    else stopped?.delete(identity.waId);
+    this.dispatcher.schedule(delayMs, this.now(), { kind: 'user_preferences', phoneNumberId, sender: this.senderOf(phoneNumberId, identity), value });
+  }
+
+  /** A user's identifiers in the number's portfolio (issuing them on first use); `user` is phone digits or a BSUID. */
+  userIdentity(phoneNumberId: string, user: string): UserIdentityView {
+    return viewOf(this.identityOf(phoneNumberId, user));
+  }
+
+  /** Gives the person with phone `waId` a username (withholding their phone from inbound webhooks), or none with `null`. */
+  setUsername(waId: string, username: string | null): void {
+    this.users.setUsername(waId.replace(/\D/g, ''), username);
+  }
+
+  /**
+   * The user `user` (phone digits or BSUID) changed their phone to `newWaId`: their BSUIDs change in every
+   * portfolio, marketing stops and service windows follow them, and the number receives a `system` message:
+   * `user_changed_number` with the new `wa_id`, or `user_changed_user_id` (no phone) when the user withholds
+   * their phone (a username user), as Meta does [M:webhooks/reference/messages/system]. Returns the new identity.
+   */
+  changeUserNumber(phoneNumberId: string, user: string, newWaId: string, delayMs = 0): UserIdentityView & { previous_user_id: string } {
+    const number = this.requireNumber(phoneNumberId);
+    const before = this.identityOf(phoneNumberId, user);
+    const digits = newWaId.replace(/\D/g, '');
+    const { previous, current } = this.users.changeNumber(number.config.wabaId, before.waId, digits);
+    for (const state of this.numbers.values()) {
+      if (state.stoppedMarketing.delete(previous.waId)) state.stoppedMarketing.add(digits);
+      const at = state.lastInboundAt.get(previous.waId);
+      if (at !== undefined) {
+        state.lastInboundAt.delete(previous.waId);
+        state.lastInboundAt.set(digits, at);
+      }
+    }
+    this.emitSystemMessage(number, previous, current, current.username === undefined ? 'user_changed_number' : 'user_changed_user_id', delayMs);
+    return { ...viewOf(current), previous_user_id: previous.userId };
+  }
+
+  /** The user `user` gets a new BSUID (same phone): a `user_changed_user_id` system message. Returns the new identity. */
+  changeUserId(phoneNumberId: string, user: string, delayMs = 0): UserIdentityView & { previous_user_id: string } {
+    const number = this.requireNumber(phoneNumberId);
+    const { previous, current } = this.users.changeUserId(number.config.wabaId, this.identityOf(phoneNumberId, user).waId);
+    this.emitSystemMessage(number, previous, current, 'user_changed_user_id', delayMs);
+    return { ...viewOf(current), previous_user_id: previous.userId };
+  }
+
+  /**
+   * Posts `message_template_status_update` and applies it: PAUSED and DISABLED templates then fail sends with
+   * 132015 / 132016; APPROVED, REINSTATED and UNARCHIVED make them sendable again. Throws `RangeError` when the
+   * number or template is unknown.
+   */
+  emitTemplateStatusUpdate(target: WebhookTargetRef, update: TemplateStatusUpdate): void {
+    const number = this.numberOfTarget(target);
+    const status = statusAfter(update.event);
+    const template = this.requireTemplate(number.config.wabaId, update.name, update.language);
+    if (status) this.catalog.update(number.config.wabaId, update.name, update.language, { status });
+    this.emitManagementWebhook(target, 'message_template_status_update', templateStatusValue(template, update, this.nowSeconds()));
+  }
+
+  /** Posts `template_category_update`; the `completed` form (default) also changes the category in the template list and for later sends. */
+  emitTemplateCategoryUpdate(target: WebhookTargetRef, update: TemplateCategoryUpdate): void {
+    const number = this.numberOfTarget(target);
+    const template = this.requireTemplate(number.config.wabaId, update.name, update.language);
+    const previousCategory = template.category;
+    if (update.stage !== 'impending') this.catalog.update(number.config.wabaId, update.name, update.language, { category: update.newCategory });
+    this.emitManagementWebhook(target, 'template_category_update', templateCategoryValue(template, previousCategory, update, this.nowSeconds()));
+  }
+
+  /** Posts `phone_number_quality_update`; THROUGHPUT_UPGRADE also raises the number to 1,000 messages/s (CLOUD_API.md §3.1). */
+  emitPhoneNumberQualityUpdate(phoneNumberId: string, update: PhoneNumberQualityUpdate): void {
+    const number = this.requireNumber(phoneNumberId);
+    if (update.event === 'THROUGHPUT_UPGRADE') this.updateNumber(phoneNumberId, { messagesPerSecond: 1000 });
+    this.emitManagementWebhook({ phoneNumberId }, 'phone_number_quality_update', phoneQualityValue(number.config.displayPhoneNumber, update));
+  }
+
+  /** Posts `account_update` (bans, violations, restrictions). The simulator does not enforce restrictions. */
+  emitAccountUpdate(target: WebhookTargetRef, update: AccountUpdate): void {
+    const number = this.numberOfTarget(target);
+    this.emitManagementWebhook(target, 'account_update', accountUpdateValue(number.config.displayPhoneNumber, update));
+  }
+
+  /** Posts any management change `{field, value}` in a signed `whatsapp_business_account` webhook, unchanged. */
+  emitManagementWebhook(target: WebhookTargetRef, field: string, value: Record<string, unknown>, delayMs = 0): void {
+    const number = this.numberOfTarget(target);
+    this.dispatcher.schedule(delayMs, this.now(), { kind: 'management', phoneNumberId: number.config.phoneNumberId, field, value });
   }
 
   /** Sends all due and batched webhooks now and waits for them; rejects after `timeoutMs`. */
@@ -365,12 +504,19 @@ export class CloudApiSimulator {
     return this.numbers.get(phoneNumberId)?.config;
   }
 
-  private handleSend(req: IncomingMessage, res: ServerResponse, phoneNumberId: string, apiMajor: number, raw: string | undefined): void {
+  private handleSend(
+    req: IncomingMessage,
+    res: ServerResponse,
+    phoneNumberId: string,
+    apiMajor: number,
+    raw: string | undefined,
+    endpoint: SendEndpoint,
+  ): void {
     const number = this.numberFor(phoneNumberId);
     if (!number) return this.fail(res, unknownObject(phoneNumberId));
     const authorization = authorizationOf(req);
     if (authorization !== number.authorization) return this.fail(res, invalidToken(authorization));
-    if (!number.window.tryAdmit(Date.now())) {
+    if (!number.window.tryAdmit(this.now())) {
       return this.fail(res, new GraphError(130429, 'Message failed to send because there were too many messages sent from this phone number in a short period of time.'));
     }
     if (raw === undefined) return this.fail(res, new GraphError(100, `Request body larger than ${MAX_BODY_BYTES} bytes.`));
@@ -381,13 +527,14 @@ export class CloudApiSimulator {
       return this.fail(res, new GraphError(100, 'The request body is not valid JSON.'));
     }
     number.sendContext.apiMajorVersion = apiMajor;
+    number.sendContext.endpoint = endpoint;
     const send = validateSend(body, number.sendContext);
     if (send instanceof GraphError) return this.fail(res, send);
     const fault = this.faults.decide();
     if (fault.delayMs > 0) {
       // The message is accepted after the delay even if the client gave up meanwhile, as a slow Meta would.
-      setTimeout(() => this.accept(req, res, number, send, apiMajor, fault.serverError, fault.isDropped), fault.delayMs);
-    } else this.accept(req, res, number, send, apiMajor, fault.serverError, fault.isDropped);
+      setTimeout(() => this.accept(req, res, number, send, apiMajor, fault.serverError, fault.isDropped, endpoint), fault.delayMs);
+    } else this.accept(req, res, number, send, apiMajor, fault.serverError, fault.isDropped, endpoint);
   }
 
   private accept(
@@ -398,57 +545,83 @@ export class CloudApiSimulator {
     apiMajor: number,
     serverError: 131000 | 131016 | undefined,
     isDropped: boolean,
+    endpoint: SendEndpoint,
   ): void {
-    const now = Date.now();
+    const now = this.now();
     const phoneNumberId = number.config.phoneNumberId;
+    const wabaId = number.config.wabaId;
+    // A BSUID Meta never issued is accepted and then fails 131026, like a phone that is not on WhatsApp
+    // (docs/cloud-api-2026.md: Meta documents no synchronous error for it).
+    const identity = send.recipientUserId === undefined ? this.users.identify(wabaId, send.waId) : this.users.resolve(wabaId, send.recipientUserId);
+    // One person is one pair, whether addressed by phone or by BSUID.
+    const pairKey = identity?.waId ?? send.recipientUserId!;
     // Checked here, after any injected delay, so concurrent sends to one pair cannot both pass.
-    if (!this.pairRate.allows(phoneNumberId, send.waId, now)) {
+    if (!this.pairRate.allows(phoneNumberId, pairKey, now)) {
       return this.fail(res, new GraphError(131056, 'Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.'));
     }
     if (serverError !== undefined) {
       return this.fail(res, new GraphError(serverError, serverError === 131000 ? 'Something went wrong.' : 'A service is temporarily unavailable.'));
     }
-    this.pairRate.record(phoneNumberId, send.waId, now);
-    const wamid = this.ledger.append(phoneNumberId, send.waId, send.bizOpaqueCallbackData, send.templateName, now);
+    this.pairRate.record(phoneNumberId, pairKey, now);
+    const isAddressedByUserId = send.recipientUserId !== undefined;
+    const userId = identity?.userId ?? send.recipientUserId!;
+    const wamid = this.ledger.append(phoneNumberId, identity?.waId ?? '', send.bizOpaqueCallbackData, send.templateName, now, {
+      userId,
+      isAddressedByUserId,
+      endpoint,
+    });
     this.accepted++;
     number.accepted++;
-    this.scheduleOutcome(number, send, wamid, apiMajor, now);
+    this.scheduleOutcome(number, send, identity, wamid, apiMajor, now);
     if (isDropped) {
       req.socket.destroy();
       return;
     }
+    const contact = isAddressedByUserId ? `"user_id":${JSON.stringify(send.recipientUserId)}` : `"wa_id":"${send.waId}"`;
     sendJson(
       res,
       200,
-      `{"messaging_product":"whatsapp","contacts":[{"input":${JSON.stringify(send.input)},"wa_id":"${send.waId}"}],"messages":[{"id":"${wamid}","message_status":"accepted"}]}`,
+      `{"messaging_product":"whatsapp","contacts":[{"input":${JSON.stringify(send.input)},${contact}}],"messages":[{"id":"${wamid}","message_status":"accepted"}]}`,
     );
   }
 
-  private scheduleOutcome(number: NumberState, send: ValidSend, wamid: string, apiMajor: number, now: number): void {
+  private scheduleOutcome(number: NumberState, send: ValidSend, identity: UserIdentity | undefined, wamid: string, apiMajor: number, now: number): void {
     const phoneNumberId = number.config.phoneNumberId;
+    const waId = identity?.waId ?? '';
+    const inboundAt = number.lastInboundAt.get(waId);
     const steps: OutcomeStep[] = planOutcome(
       {
         phoneNumberId,
-        waId: send.waId,
+        waId,
         bizOpaqueCallbackData: send.bizOpaqueCallbackData,
         category: send.category,
         quickReplyPayloads: send.quickReplyPayloads,
-        hasStoppedMarketing: number.stoppedMarketing.has(send.waId),
+        hasStoppedMarketing: number.stoppedMarketing.has(waId),
+        isUsMarketingBlocked: number.config.usMarketingBlocked ?? this.options.usMarketingBlocked ?? false,
+        hasOpenServiceWindow: inboundAt !== undefined && inboundAt <= now && now - inboundAt < SERVICE_WINDOW_MS,
+        isUnknownRecipient: identity === undefined,
       },
       this.outcomes,
       this.delays,
     );
-    const status = {
-      kind: 'status' as const,
+    const isAddressedByUserId = send.recipientUserId !== undefined;
+    const emitsParents = number.config.emitsParentUserIds === true;
+    // Sent to the phone, the phone is shareable; sent to a BSUID, only when the user does not withhold it.
+    const recipientId = !isAddressedByUserId ? send.waId : identity && identity.username === undefined ? identity.waId : undefined;
+    const status: Omit<StatusEvent, 'status' | 'hasPricing'> = {
+      kind: 'status',
       phoneNumberId,
       wamid,
-      recipientId: send.waId,
+      recipientId,
+      recipientUserId: identity?.userId ?? send.recipientUserId,
+      isAddressedByUserId,
       bizOpaqueCallbackData: send.bizOpaqueCallbackData,
-      category: send.category,
+      category: send.pricingCategory,
       hasConversation: apiMajor < 24,
     };
+    if (identity?.username !== undefined) status.username = identity.username;
+    if (emitsParents && identity) status.recipientParentUserId = identity.parentUserId;
     const context = { from: number.config.displayPhoneNumber, id: wamid };
-    const from = send.waId;
     for (const step of steps) {
       switch (step.kind) {
         case 'status':
@@ -460,23 +633,104 @@ export class CloudApiSimulator {
         case 'text': {
           const message: InboundEvent['message'] = { id: this.inboundWamid(), type: 'text', text: { body: step.body } };
           if (step.isQuoting) message.context = context;
-          this.dispatcher.schedule(step.atMs, now, { kind: 'message', phoneNumberId, from, profileName: profileNameOf(from), message });
+          this.recordInbound(phoneNumberId, waId, step.atMs);
+          this.dispatcher.schedule(step.atMs, now, { kind: 'message', phoneNumberId, sender: this.senderOf(phoneNumberId, identity!), message });
           break;
         }
         case 'button':
+          this.recordInbound(phoneNumberId, waId, step.atMs);
           this.dispatcher.schedule(step.atMs, now, {
             kind: 'message',
             phoneNumberId,
-            from,
-            profileName: profileNameOf(from),
+            sender: this.senderOf(phoneNumberId, identity!),
             message: { id: this.inboundWamid(), type: 'button', button: { payload: step.payload, text: step.text }, context },
           });
           break;
         case 'stop_marketing':
-          this.emitUserPreference(phoneNumberId, from, 'stop', step.atMs);
+          this.emitUserPreference(phoneNumberId, waId, 'stop', step.atMs);
           break;
       }
     }
+  }
+
+  /** `user` as phone digits (separators allowed) or an issued BSUID; throws `RangeError` for an unknown BSUID. */
+  private identityOf(phoneNumberId: string, user: string): UserIdentity {
+    const wabaId = this.requireNumber(phoneNumberId).config.wabaId;
+    if (USER_ID_PATTERN.test(user)) {
+      const identity = this.users.resolve(wabaId, user);
+      if (!identity) throw new RangeError(`user id ${user} was not issued for WABA ${wabaId}`);
+      return identity;
+    }
+    return this.users.identify(wabaId, user.replace(/\D/g, ''));
+  }
+
+  /** How inbound webhooks show `identity`: a username user's phone is withheld (see user-directory.ts). */
+  private senderOf(phoneNumberId: string, identity: UserIdentity): Sender {
+    const sender: Sender = {
+      waId: identity.username === undefined ? identity.waId : undefined,
+      userId: identity.userId,
+      profileName: profileNameOf(identity.waId),
+    };
+    if (identity.username !== undefined) sender.username = identity.username;
+    if (this.numbers.get(phoneNumberId)?.config.emitsParentUserIds) sender.parentUserId = identity.parentUserId;
+    return sender;
+  }
+
+  private recordInbound(phoneNumberId: string, waId: string, delayMs: number): void {
+    const inbound = this.numbers.get(phoneNumberId)?.lastInboundAt;
+    if (!inbound || waId === '') return;
+    const at = this.now() + delayMs;
+    if ((inbound.get(waId) ?? Number.NEGATIVE_INFINITY) < at) inbound.set(waId, at);
+  }
+
+  private emitSystemMessage(
+    number: NumberState,
+    previous: UserIdentity,
+    current: UserIdentity,
+    type: 'user_changed_number' | 'user_changed_user_id',
+    delayMs: number,
+  ): void {
+    const name = profileNameOf(previous.waId);
+    const system: Record<string, unknown> =
+      type === 'user_changed_number'
+        ? { body: `User ${name} changed from ${previous.waId} to ${current.waId}`, wa_id: current.waId, type }
+        : { body: `User ${name} changed their business-scoped user ID`, type };
+    system.user_id = current.userId;
+    system.previous_user_id = previous.userId;
+    if (number.config.emitsParentUserIds) {
+      system.parent_user_id = current.parentUserId;
+      system.previous_parent_user_id = previous.parentUserId;
+    }
+    this.dispatcher.schedule(delayMs, this.now(), {
+      kind: 'system',
+      phoneNumberId: number.config.phoneNumberId,
+      // The old phone only where the new one may be shared too.
+      fromWaId: type === 'user_changed_number' ? previous.waId : undefined,
+      fromUserId: previous.userId,
+      message: { id: this.inboundWamid(), type: 'system', system },
+    });
+  }
+
+  private requireNumber(phoneNumberId: string): NumberState {
+    const number = this.numbers.get(phoneNumberId);
+    if (!number) throw new RangeError(`number ${phoneNumberId} is not registered`);
+    return number;
+  }
+
+  private numberOfTarget(target: WebhookTargetRef): NumberState {
+    if (target.phoneNumberId) return this.requireNumber(target.phoneNumberId);
+    for (const number of this.numbers.values()) if (number.config.wabaId === target.wabaId) return number;
+    throw new RangeError(`no number is registered for WABA ${String(target.wabaId)}`);
+  }
+
+  private requireTemplate(wabaId: string, name: string, language: string): MessageTemplate {
+    const template = this.catalog.find(wabaId, name, language)?.template;
+    if (!template) throw new RangeError(`WABA ${wabaId} has no template ${name} in ${language}`);
+    return template;
+  }
+
+  private nowSeconds(): number {
+    return Math.floor(this.now() / 1000);
   }
 
   private handleTemplateList(req: IncomingMessage, res: ServerResponse, wabaId: string, version: string | undefined, query: URLSearchParams): void {
@@ -526,6 +780,12 @@ export class CloudApiSimulator {
 
 function withDefaultDelays(delays: OutcomeDelays = {}): Required<OutcomeDelays> {
   return { sentMs: delays.sentMs ?? 20, deliveredMs: delays.deliveredMs ?? 100, readMs: delays.readMs ?? 300, replyMs: delays.replyMs ?? 500 };
+}
+
+function viewOf(identity: UserIdentity): UserIdentityView {
+  const view: UserIdentityView = { wa_id: identity.waId, user_id: identity.userId, parent_user_id: identity.parentUserId };
+  if (identity.username !== undefined) view.username = identity.username;
+  return view;
 }
 
 function profileNameOf(waId: string): string {

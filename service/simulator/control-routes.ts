@@ -1,8 +1,10 @@
-// The simulator's own JSON control API under `/__sim/`, for tests and benchmarks driving a standalone simulator.
-// Maps each route onto a public `CloudApiSimulator` method; holds no state of its own.
+// The simulator's own JSON control API under `/__sim/`, for tests, benchmarks and the service's sandbox driving a
+// simulator: numbers, faults, outcomes, users and their ids, and on-demand webhooks. Maps each route onto a
+// public `CloudApiSimulator` method; holds no state of its own.
 
-import type { CloudApiSimulator, NumberConfig } from './cloud-api-simulator';
+import type { CloudApiSimulator, NumberConfig, WebhookTargetRef } from './cloud-api-simulator';
 import type { FaultOptions } from './fault-injector';
+import type { AccountUpdate, PhoneNumberQualityUpdate, TemplateCategoryUpdate, TemplateStatusUpdate } from './management-webhooks';
 import type { OutcomeDelays, OutcomeOptions } from './outcome-rules';
 import type { MessageTemplate } from './template-catalog';
 
@@ -13,6 +15,16 @@ export type ControlAnswer = [number, unknown];
 const LEDGER_PAGE = 1000;
 const LEDGER_PAGE_MAX = 100_000;
 
+/** Runs `answer`, turning the `RangeError` of an unknown number, template or BSUID into a 404. */
+function orNotFound(answer: () => ControlAnswer): ControlAnswer {
+  try {
+    return answer();
+  } catch (error) {
+    if (error instanceof RangeError) return [404, { error: { message: error.message } }];
+    throw error;
+  }
+}
+
 function parse<T>(raw: string | undefined): T {
   if (!raw) return {} as T;
   return JSON.parse(raw) as T;
@@ -21,16 +33,30 @@ function parse<T>(raw: string | undefined): T {
 /**
  * Routes (all JSON):
  * - `POST /__sim/numbers` NumberConfig → 201; `DELETE /__sim/numbers/{id}`; `GET /__sim/numbers/{id}`
+ * - `PATCH /__sim/numbers/{id}` part of a NumberConfig (e.g. `{marketingOnMessagesDisabled: true}`,
+ *   `{usMarketingBlocked: true}`, `{webhookUrl}`) → the number
  * - `POST /__sim/faults` FaultOptions (replaces all) → the faults in force; `GET /__sim/faults`
- * - `POST /__sim/outcomes` `{outcomes?, delays?}` → 200
+ * - `POST /__sim/outcomes` `{outcomes?, delays?}` → 200 (outcomes include `usernameShare`, `frequencyCapShare`)
  * - `POST /__sim/templates` `{wabaId, templates}` → 200
  * - `GET /__sim/ledger` → `{size, duplicates, countsByCallbackData}`; with `?list=1&offset=&limit=` → `{size, entries}`
+ * - `GET /__sim/ledger/duplicate-recipients` → `{duplicates}`: one person sent one template more than once, by phone or BSUID
  * - `POST /__sim/ledger/clear`
  * - `GET /__sim/stats`, `POST /__sim/stats/reset`
- * - `POST /__sim/inbound` `{phoneNumberId, from, text, contextWamid?}` → `{wamid}`
- * - `POST /__sim/user-preferences` `{phoneNumberId, waId, value: "stop"|"resume"}`
+ * - `POST /__sim/inbound` `{phoneNumberId, from | fromUserId, text, contextWamid?}` → `{wamid}`
+ * - `POST /__sim/user-preferences` `{phoneNumberId, waId | userId, value: "stop"|"resume"}`
+ * - `GET /__sim/users?phoneNumberId=&waId=` (or `&userId=`) → `{wa_id, user_id, parent_user_id, username?}`
+ * - `POST /__sim/users/username` `{waId, username | null}`: the person adopts (or drops) a username
+ * - `POST /__sim/users/change-number` `{phoneNumberId, waId | userId, newWaId}` → the new identity + `previous_user_id`;
+ *   posts a `system` message (`user_changed_number`, or `user_changed_user_id` for a username user)
+ * - `POST /__sim/users/change-user-id` `{phoneNumberId, waId | userId}` → the same; posts `user_changed_user_id`
+ * - Management webhooks, each `{phoneNumberId | wabaId, ...}`:
+ *   `POST /__sim/webhooks/template-status` TemplateStatusUpdate (also applied: PAUSED → 132015, DISABLED → 132016);
+ *   `POST /__sim/webhooks/template-category` TemplateCategoryUpdate (completed: the category changes);
+ *   `POST /__sim/webhooks/phone-number-quality` PhoneNumberQualityUpdate (`phoneNumberId` required);
+ *   `POST /__sim/webhooks/account-update` AccountUpdate;
+ *   `POST /__sim/webhooks/management` `{field, value}`: any field, posted as given
  * - `POST /__sim/webhooks/flush`, `POST /__sim/webhooks/idle` (optional `?timeoutMs=`) → 200 once done, 504 on timeout
- * Throws on malformed JSON (answered 400 by the caller).
+ * Throws on malformed JSON (answered 400 by the caller); an unknown number, template or BSUID answers 404.
  */
 export async function handleControlRoute(
   sim: CloudApiSimulator,
@@ -80,15 +106,55 @@ export async function handleControlRoute(
       sim.resetStats();
       return [200, { ok: true }];
     case 'POST /__sim/inbound': {
-      const body = parse<{ phoneNumberId: string; from: string; text: string; contextWamid?: string }>(raw);
+      const body = parse<{ phoneNumberId: string; from?: string; fromUserId?: string; text: string; contextWamid?: string }>(raw);
       const options = body.contextWamid ? { contextWamid: body.contextWamid } : {};
-      return [200, { wamid: sim.emitInboundText(body.phoneNumberId, body.from, body.text, options) }];
+      return orNotFound(() => [200, { wamid: sim.emitInboundText(body.phoneNumberId, body.from ?? body.fromUserId ?? '', body.text, options) }]);
     }
     case 'POST /__sim/user-preferences': {
-      const body = parse<{ phoneNumberId: string; waId: string; value: 'stop' | 'resume' }>(raw);
-      sim.emitUserPreference(body.phoneNumberId, body.waId, body.value === 'resume' ? 'resume' : 'stop');
+      const body = parse<{ phoneNumberId: string; waId?: string; userId?: string; value: 'stop' | 'resume' }>(raw);
+      return orNotFound(() => {
+        sim.emitUserPreference(body.phoneNumberId, body.waId ?? body.userId ?? '', body.value === 'resume' ? 'resume' : 'stop');
+        return [200, { ok: true }];
+      });
+    }
+    case 'GET /__sim/users':
+      return orNotFound(() => [200, sim.userIdentity(query.get('phoneNumberId') ?? '', query.get('waId') ?? query.get('userId') ?? '')]);
+    case 'POST /__sim/users/username': {
+      const body = parse<{ waId: string; username: string | null }>(raw);
+      sim.setUsername(body.waId, body.username ?? null);
       return [200, { ok: true }];
     }
+    case 'POST /__sim/users/change-number': {
+      const body = parse<{ phoneNumberId: string; waId?: string; userId?: string; newWaId: string }>(raw);
+      return orNotFound(() => [200, sim.changeUserNumber(body.phoneNumberId, body.waId ?? body.userId ?? '', body.newWaId)]);
+    }
+    case 'POST /__sim/users/change-user-id': {
+      const body = parse<{ phoneNumberId: string; waId?: string; userId?: string }>(raw);
+      return orNotFound(() => [200, sim.changeUserId(body.phoneNumberId, body.waId ?? body.userId ?? '')]);
+    }
+    case 'POST /__sim/webhooks/template-status': {
+      const body = parse<WebhookTargetRef & TemplateStatusUpdate>(raw);
+      return orNotFound(() => (sim.emitTemplateStatusUpdate(body, body), [200, { ok: true }]));
+    }
+    case 'POST /__sim/webhooks/template-category': {
+      const body = parse<WebhookTargetRef & TemplateCategoryUpdate>(raw);
+      return orNotFound(() => (sim.emitTemplateCategoryUpdate(body, body), [200, { ok: true }]));
+    }
+    case 'POST /__sim/webhooks/phone-number-quality': {
+      const body = parse<{ phoneNumberId: string } & PhoneNumberQualityUpdate>(raw);
+      return orNotFound(() => (sim.emitPhoneNumberQualityUpdate(body.phoneNumberId, body), [200, { ok: true }]));
+    }
+    case 'POST /__sim/webhooks/account-update': {
+      const body = parse<WebhookTargetRef & AccountUpdate>(raw);
+      return orNotFound(() => (sim.emitAccountUpdate(body, body), [200, { ok: true }]));
+    }
+    case 'POST /__sim/webhooks/management': {
+      const body = parse<WebhookTargetRef & { field?: string; value?: Record<string, unknown> }>(raw);
+      if (!body.field || typeof body.value !== 'object' || body.value === null) return [400, { error: { message: 'field and value{} are required' } }];
+      return orNotFound(() => (sim.emitManagementWebhook(body, body.field!, body.value!), [200, { ok: true }]));
+    }
+    case 'GET /__sim/ledger/duplicate-recipients':
+      return [200, { duplicates: sim.ledger.duplicateRecipients() }];
     case 'POST /__sim/webhooks/flush':
     case 'POST /__sim/webhooks/idle': {
       const timeoutMs = Number(query.get('timeoutMs') ?? 10_000) || 10_000;
@@ -100,10 +166,14 @@ export async function handleControlRoute(
       }
     }
   }
-  const numberRoute = /^(GET|DELETE) \/__sim\/numbers\/([^/]+)$/.exec(route);
+  const numberRoute = /^(GET|DELETE|PATCH) \/__sim\/numbers\/([^/]+)$/.exec(route);
   if (numberRoute) {
     const id = decodeURIComponent(numberRoute[2]!);
     if (numberRoute[1] === 'DELETE') return [sim.removeNumber(id) ? 200 : 404, { ok: true }];
+    if (numberRoute[1] === 'PATCH') {
+      const { phoneNumberId: _ignored, ...patch } = parse<Partial<NumberConfig>>(raw);
+      return orNotFound(() => (sim.updateNumber(id, patch), [200, sim.getNumber(id)]));
+    }
     const number = sim.getNumber(id);
     return number ? [200, number] : [404, { error: { message: `number ${id} is not registered` } }];
   }

@@ -11,10 +11,14 @@ export type GraphErrorCode =
   | 131021
   | 130429
   | 131056
+  | 131062
+  | 131063
   | 132000
   | 132001
   | 132005
   | 132012
+  | 132015
+  | 132016
   | 132018
   | 190;
 
@@ -28,10 +32,14 @@ const titles: Record<GraphErrorCode, string> = {
   131016: 'Service unavailable',
   131021: 'Recipient cannot be sender',
   131056: '(Business Account, Consumer Account) pair rate limit hit',
+  131062: 'Business-scoped User ID (BSUID) recipients are not supported for this message',
+  131063: 'Marketing messages are disabled on Cloud API for this WhatsApp Business Account',
   132000: 'Number of parameters does not match the expected number of params',
   132001: 'Template name does not exist in the translation',
   132005: 'Translated text too long',
   132012: 'Parameter format does not match format in the created template',
+  132015: 'Template is Paused',
+  132016: 'Template is Disabled',
   132018: 'There was an issue with the parameters in your template.',
 };
 

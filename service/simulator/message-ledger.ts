@@ -7,8 +7,14 @@ import { randomBytes } from 'node:crypto';
 export interface LedgerEntry {
   wamid: string;
   phoneNumberId: string;
-  /** Recipient digits (`wa_id`). */
+  /** The resolved recipient's phone digits (`wa_id`), also for a send by BSUID; `""` for an unknown BSUID. */
   to: string;
+  /** The recipient's BSUID in the number's portfolio at send time (the `recipient` itself for an unknown one). */
+  userId: string;
+  /** The send was addressed by `recipient` (a BSUID) rather than `to`. */
+  isAddressedByUserId: boolean;
+  /** `marketing_messages` for a send through the Marketing Messages API. */
+  endpoint: 'messages' | 'marketing_messages';
   bizOpaqueCallbackData: string | undefined;
   /** Template name; `""` for a text message. */
   templateName: string;
@@ -49,6 +55,10 @@ export class MessageLedger {
   private recipients = new Float64Array(INITIAL_CAPACITY);
   private acceptedAts = new Float64Array(INITIAL_CAPACITY);
   private callbackData: (string | undefined)[] = [];
+  /** References to the directory's strings, so a row costs a pointer, not a copy. */
+  private userIds: string[] = [];
+  /** Bit 0: addressed by BSUID; bit 1: Marketing Messages API. */
+  private flags = new Uint8Array(INITIAL_CAPACITY);
   private readonly oddRecipients = new Map<number, string>();
   /** Sequence number of row 0; sequences keep growing across `clear()` so wamids never repeat. */
   private firstSeq = 0;
@@ -59,12 +69,21 @@ export class MessageLedger {
   }
 
   /** Records an accepted message and returns its new wamid. */
-  append(phoneNumberId: string, to: string, bizOpaqueCallbackData: string | undefined, templateName: string, acceptedAt: number): string {
+  append(
+    phoneNumberId: string,
+    to: string,
+    bizOpaqueCallbackData: string | undefined,
+    templateName: string,
+    acceptedAt: number,
+    recipient: { userId: string; isAddressedByUserId: boolean; endpoint: LedgerEntry['endpoint'] } = { userId: '', isAddressedByUserId: false, endpoint: 'messages' },
+  ): string {
     if (this.length === this.capacity) this.grow();
     const row = this.length++;
     this.numberIds[row] = this.numbers.id(phoneNumberId);
     this.templateIds[row] = this.templates.id(templateName);
-    if (to.charCodeAt(0) === 48 /* '0' */) {
+    this.userIds.push(recipient.userId);
+    this.flags[row] = (recipient.isAddressedByUserId ? 1 : 0) | (recipient.endpoint === 'marketing_messages' ? 2 : 0);
+    if (to === '' || to.charCodeAt(0) === 48 /* '0' */) {
       this.recipients[row] = Number.NaN;
       this.oddRecipients.set(row, to);
     } else this.recipients[row] = Number(to);
@@ -108,6 +127,23 @@ export class MessageLedger {
     return out;
   }
 
+  /**
+   * Accepted messages per (number, person, template) sent more than once: a person is their phone digits whether
+   * the sends went to `to` or to `recipient`, so a phone send and a BSUID send to the same person show up here.
+   */
+  duplicateRecipients(): { phoneNumberId: string; to: string; templateName: string; count: number; wamids: string[] }[] {
+    const groups = new Map<string, { phoneNumberId: string; to: string; templateName: string; wamids: string[] }>();
+    for (let row = 0; row < this.length; row++) {
+      const entry = this.entry(row);
+      const person = entry.to || entry.userId;
+      const key = `${entry.phoneNumberId}|${person}|${entry.templateName}`;
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { phoneNumberId: entry.phoneNumberId, to: person, templateName: entry.templateName, wamids: [] }));
+      group.wamids.push(entry.wamid);
+    }
+    return [...groups.values()].filter((g) => g.wamids.length > 1).map((g) => ({ ...g, count: g.wamids.length }));
+  }
+
   /** Forgets every row and releases the memory; wamids issued later stay distinct from earlier ones. */
   clear(): void {
     this.firstSeq += this.length;
@@ -118,6 +154,8 @@ export class MessageLedger {
     this.recipients = new Float64Array(INITIAL_CAPACITY);
     this.acceptedAts = new Float64Array(INITIAL_CAPACITY);
     this.callbackData = [];
+    this.userIds = [];
+    this.flags = new Uint8Array(INITIAL_CAPACITY);
     this.oddRecipients.clear();
   }
 
@@ -127,6 +165,9 @@ export class MessageLedger {
       wamid: `wamid.HBgL${this.runId}_${(this.firstSeq + row).toString(36)}`,
       phoneNumberId: this.numbers.values[this.numberIds[row]!]!,
       to: Number.isNaN(recipient) ? this.oddRecipients.get(row)! : String(recipient),
+      userId: this.userIds[row]!,
+      isAddressedByUserId: (this.flags[row]! & 1) !== 0,
+      endpoint: (this.flags[row]! & 2) !== 0 ? 'marketing_messages' : 'messages',
       bizOpaqueCallbackData: this.callbackData[row],
       templateName: this.templates.values[this.templateIds[row]!]!,
       acceptedAt: this.acceptedAts[row]!,
@@ -147,5 +188,8 @@ export class MessageLedger {
     const acceptedAts = new Float64Array(this.capacity);
     acceptedAts.set(this.acceptedAts);
     this.acceptedAts = acceptedAts;
+    const flags = new Uint8Array(this.capacity);
+    flags.set(this.flags);
+    this.flags = flags;
   }
 }

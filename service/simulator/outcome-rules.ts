@@ -22,6 +22,16 @@ export interface OutcomeOptions {
    * apart from the other rates, so turning it on leaves every other outcome as it was. Default 0.
    */
   optOutRate?: number;
+  /**
+   * Share of other marketing sends that fail 131049 (Meta's per-user marketing cap) after the 200, unless the
+   * recipient wrote to the number in the last 24 h. Drawn apart from the other rates. Default 0.
+   */
+  frequencyCapShare?: number;
+  /**
+   * Share of recipients who adopted a username and withhold their phone: their inbound webhooks carry only the
+   * BSUID and `profile.username` (see user-directory.ts). Drawn per recipient phone, whatever the number. Default 0.
+   */
+  usernameShare?: number;
   /** Mixed into the hash; change it to get another reproducible draw. Default 0. */
   seed?: number;
 }
@@ -52,6 +62,12 @@ export interface OutcomeInput {
   quickReplyPayloads: (string | undefined)[];
   /** The recipient stopped marketing from this number earlier (a `user_preferences` stop). */
   hasStoppedMarketing: boolean;
+  /** Marketing templates to +1 numbers fail 131049 (Meta's rule since 2025-04-01; CLOUD_API.md §13). Default false. */
+  isUsMarketingBlocked?: boolean;
+  /** The recipient wrote to the number in the last 24 h: marketing is not capped (CLOUD_API.md §13). */
+  hasOpenServiceWindow?: boolean;
+  /** Sent to a well-formed BSUID the simulator never issued (or retired): accepted, then `failed` 131026. */
+  isUnknownRecipient?: boolean;
 }
 
 /** Replies with accents, an emoji (a surrogate pair) and a `/`, so signature and escaping bugs show. */
@@ -75,8 +91,10 @@ export const OPT_OUT_REPLY = 'STOP';
  * | 0010 | `sent` only (never delivered) |
  * | 0011 | sent and delivered, never read |
  * | 0012 | `delivered` is emitted before `sent` (same instant, same batch), then read |
- * Any other recipient follows `OutcomeOptions`. A recipient who stopped marketing gets `failed` 131050 on
- * every marketing template, whatever its digits (Meta accepts the send, then fails it: CLOUD_API.md §7).
+ * Any other recipient follows `OutcomeOptions`. Before the digit rules, in this order: an unknown BSUID gets
+ * `failed` 131026; a recipient who stopped marketing gets `failed` 131050 on every marketing template (Meta accepts
+ * the send, then fails it: CLOUD_API.md §7); a marketing template outside a customer-service window gets `failed`
+ * 131049 when it goes to a +1 number with `isUsMarketingBlocked`, or falls in `frequencyCapShare`.
  */
 export function planOutcome(input: OutcomeInput, options: OutcomeOptions, delays: Required<OutcomeDelays>): OutcomeStep[] {
   const { sentMs, deliveredMs, readMs, replyMs } = delays;
@@ -84,8 +102,13 @@ export function planOutcome(input: OutcomeInput, options: OutcomeOptions, delays
   const delivered = { atMs: deliveredMs, kind: 'status', status: 'delivered', hasPricing: true } as const;
   const read = { atMs: readMs, kind: 'status', status: 'read', hasPricing: false } as const;
   const full = [sent, delivered, read];
-  if (input.hasStoppedMarketing && input.category === 'marketing') {
+  if (input.isUnknownRecipient) return [{ atMs: sentMs, kind: 'failed', errorCode: 131026 }];
+  const isMarketing = input.category === 'marketing';
+  if (input.hasStoppedMarketing && isMarketing) {
     return [{ atMs: sentMs, kind: 'failed', errorCode: 131050 }];
+  }
+  if (isMarketing && !input.hasOpenServiceWindow && isFrequencyCapped(input, options)) {
+    return [{ atMs: sentMs, kind: 'failed', errorCode: 131049 }];
   }
   switch (input.waId.slice(-4)) {
     case '0001':
@@ -117,6 +140,13 @@ export function planOutcome(input: OutcomeInput, options: OutcomeOptions, delays
     default:
       return byRates(input, options, sent, delivered, read, replyMs);
   }
+}
+
+function isFrequencyCapped(input: OutcomeInput, options: OutcomeOptions): boolean {
+  if (input.isUsMarketingBlocked && input.waId.startsWith('1')) return true;
+  const share = options.frequencyCapShare ?? 0;
+  if (share <= 0) return false;
+  return drawsFor(`frequency-cap|${options.seed ?? 0}|${input.phoneNumberId}|${input.waId}|${input.bizOpaqueCallbackData ?? ''}`)() < share;
 }
 
 function byRates(

@@ -2,23 +2,31 @@
 // error code for the first problem found. Pure: no time, no state, no I/O.
 
 import { GraphError } from './graph-error';
+import { USER_ID_PATTERN } from './user-directory';
 import type { TemplateSendSpec } from './template-catalog';
 
 /** A send that passed validation, reduced to what the ledger and the webhooks need. */
 export interface ValidSend {
-  /** `to` exactly as the client sent it (echoed as `contacts[0].input`). */
+  /** `to` (or `recipient`) exactly as the client sent it (echoed as `contacts[0].input`). */
   input: string;
-  /** The recipient's digits (`wa_id`, `recipient_id`). */
+  /** The recipient's digits (`wa_id`, `recipient_id`) for a phone send; `""` for a send by BSUID. */
   waId: string;
+  /** The BSUID or parent BSUID of a send by `recipient` (unresolved; the simulator looks it up). */
+  recipientUserId: string | undefined;
   kind: 'template' | 'text';
   /** Template name; `""` for text messages. */
   templateName: string;
-  /** Lowercase pricing category (`marketing`, `utility`, `authentication`, or `service` for text). */
+  /** Lowercase template category (`marketing`, `utility`, `authentication`, or `service` for text). */
   category: string;
+  /** `pricing.category` of its statuses: the category, or `marketing_lite` on the Marketing Messages API. */
+  pricingCategory: string;
   bizOpaqueCallbackData: string | undefined;
   /** Quick-reply payloads by button index, as sent; a tap echoes the payload (or the label when none). */
   quickReplyPayloads: (string | undefined)[];
 }
+
+/** Which send route the body came to. */
+export type SendEndpoint = 'messages' | 'marketing_messages';
 
 /** What the validator needs to know about the sending number. */
 export interface SendContext {
@@ -27,6 +35,9 @@ export interface SendContext {
   apiMajorVersion: number;
   /** The sender's own digits, to refuse sending to itself (131021). */
   senderDigits: string | undefined;
+  endpoint: SendEndpoint;
+  /** The WABA disabled marketing templates on `/messages` (`disable_marketing_messages_on_cloud_api`): 131063. */
+  isMarketingOnMessagesDisabled: boolean;
 }
 
 /** Meta's documented limits (CLOUD_API.md §1). */
@@ -62,26 +73,44 @@ export function validateSend(body: unknown, context: SendContext): ValidSend | G
   if (body.messaging_product !== 'whatsapp') {
     return new GraphError(100, 'Param messaging_product must be one of {WHATSAPP} - got "' + String(body.messaging_product) + '".');
   }
+  // `to` wins over `recipient` when both are present (CLOUD_API.md §11).
   const to = body.to;
-  if (to === undefined || to === '') return missing('to');
-  if (typeof to !== 'string') return new GraphError(100, 'Param to must be a string.');
-  const waId = to.replace(phoneSeparators, '');
-  if (!/^\d+$/.test(waId) || waId.length < MIN_PHONE_DIGITS || waId.length > MAX_PHONE_DIGITS) {
-    return new GraphError(131009, `Recipient phone number "${to}" is not a valid WhatsApp phone number.`);
+  let input: string;
+  let waId = '';
+  let recipientUserId: string | undefined;
+  if ((to === undefined || to === '') && body.recipient !== undefined && body.recipient !== '') {
+    if (typeof body.recipient !== 'string') return new GraphError(100, 'Param recipient must be a string.');
+    if (!USER_ID_PATTERN.test(body.recipient)) {
+      return new GraphError(131009, `Recipient "${body.recipient}" is not a valid business-scoped user ID.`);
+    }
+    input = body.recipient;
+    recipientUserId = body.recipient;
+  } else {
+    if (to === undefined || to === '') return missing('to');
+    if (typeof to !== 'string') return new GraphError(100, 'Param to must be a string.');
+    waId = to.replace(phoneSeparators, '');
+    if (!/^\d+$/.test(waId) || waId.length < MIN_PHONE_DIGITS || waId.length > MAX_PHONE_DIGITS) {
+      return new GraphError(131009, `Recipient phone number "${to}" is not a valid WhatsApp phone number.`);
+    }
+    if (waId === context.senderDigits) return new GraphError(131021, 'Sender and recipient phone number is the same.');
+    input = to;
   }
-  if (waId === context.senderDigits) return new GraphError(131021, 'Sender and recipient phone number is the same.');
   const callbackData = body.biz_opaque_callback_data;
   if (callbackData !== undefined && (typeof callbackData !== 'string' || callbackData.length > MAX_CALLBACK_DATA_CHARS)) {
     return new GraphError(100, `Param biz_opaque_callback_data must be a string of at most ${MAX_CALLBACK_DATA_CHARS} characters.`);
   }
-  const base = { input: to, waId, bizOpaqueCallbackData: callbackData as string | undefined };
+  const base = { input, waId, recipientUserId, bizOpaqueCallbackData: callbackData as string | undefined };
+  if (body.type === 'text' && context.endpoint === 'marketing_messages') {
+    // Meta: the Marketing Messages API sends template messages only.
+    return new GraphError(100, 'Param type must be TEMPLATE on the Marketing Messages API - got "text".');
+  }
   if (body.type === 'text') {
     const text = body.text;
     if (!isObject(text) || typeof text.body !== 'string' || text.body === '') return missing('text.body');
     if (text.body.length > MAX_TEXT_BODY_CHARS) {
       return new GraphError(100, `Param text.body must be at most ${MAX_TEXT_BODY_CHARS} characters long.`);
     }
-    return { ...base, kind: 'text', templateName: '', category: 'service', quickReplyPayloads: [] };
+    return { ...base, kind: 'text', templateName: '', category: 'service', pricingCategory: 'service', quickReplyPayloads: [] };
   }
   if (body.type !== undefined && body.type !== 'template') {
     return new GraphError(100, 'Param type must be one of {TEMPLATE, TEXT} on this simulator - got "' + String(body.type) + '".');
@@ -92,17 +121,32 @@ export function validateSend(body: unknown, context: SendContext): ValidSend | G
   const language = isObject(template.language) ? template.language.code : undefined;
   if (typeof language !== 'string' || language === '') return missing('template.language.code');
   const spec = context.findTemplate(template.name, language);
+  // A paused or disabled template fails as Meta does (CLOUD_API.md §4, §12); other non-approved ones do not exist.
+  if (spec?.template.status === 'PAUSED') return new GraphError(132015, `Template ${template.name} (${language}) is paused due to low quality.`);
+  if (spec?.template.status === 'DISABLED') return new GraphError(132016, `Template ${template.name} (${language}) is disabled.`);
   if (!spec || spec.template.status !== 'APPROVED') {
     return new GraphError(132001, `template name (${template.name}) does not exist in ${language}`);
   }
-  return checkComponents(spec, template.components, context.apiMajorVersion, base);
+  const category = spec.template.category;
+  if (context.endpoint === 'marketing_messages' && category !== 'MARKETING') {
+    // The error Meta answers here is not documented in the sources we have (docs/cloud-api-2026.md).
+    return new GraphError(100, `The Marketing Messages API sends MARKETING templates only; ${template.name} is ${category}.`);
+  }
+  if (context.endpoint === 'messages' && category === 'MARKETING' && context.isMarketingOnMessagesDisabled) {
+    return new GraphError(131063, 'Marketing template messages are disabled on Cloud API for this WhatsApp Business Account; use /marketing_messages.');
+  }
+  if (recipientUserId !== undefined && category === 'AUTHENTICATION') {
+    return new GraphError(131062, 'Business-scoped User ID (BSUID) recipients are not supported for this message.');
+  }
+  return checkComponents(spec, template.components, context.apiMajorVersion, base, context.endpoint);
 }
 
 function checkComponents(
   spec: TemplateSendSpec,
   rawComponents: unknown,
   apiMajorVersion: number,
-  base: Pick<ValidSend, 'input' | 'waId' | 'bizOpaqueCallbackData'>,
+  base: Pick<ValidSend, 'input' | 'waId' | 'recipientUserId' | 'bizOpaqueCallbackData'>,
+  endpoint: SendEndpoint,
 ): ValidSend | GraphError {
   if (rawComponents !== undefined && !Array.isArray(rawComponents)) {
     return new GraphError(100, 'Param template.components must be an array.');
@@ -153,7 +197,8 @@ function checkComponents(
     if (badParamText.test(first.text)) return formatError(formatCode, `button ${index}`);
   }
   const category = spec.template.category.toLowerCase();
-  return { ...base, kind: 'template', templateName: spec.template.name, category, quickReplyPayloads };
+  const pricingCategory = endpoint === 'marketing_messages' ? 'marketing_lite' : category;
+  return { ...base, kind: 'template', templateName: spec.template.name, category, pricingCategory, quickReplyPayloads };
 }
 
 function checkHeader(spec: TemplateSendSpec, header: Json | undefined, formatCode: 100 | 132018): GraphError | undefined {

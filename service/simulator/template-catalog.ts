@@ -154,6 +154,24 @@ export class TemplateCatalog {
   }
 
   /**
+   * Changes a template's status or category in place (the list and later sends see it at once), as Meta does
+   * after a `message_template_status_update` or a completed `template_category_update`. Returns the updated
+   * template, or undefined when the WABA has no such name and language.
+   */
+  update(
+    wabaId: string,
+    name: string,
+    language: string,
+    patch: { status?: MessageTemplate['status']; category?: MessageTemplate['category'] },
+  ): MessageTemplate | undefined {
+    const template = this.find(wabaId, name, language)?.template;
+    if (!template) return undefined;
+    if (patch.status) template.status = patch.status;
+    if (patch.category) template.category = patch.category;
+    return template;
+  }
+
+  /**
    * One page of the list. `status` matches case-insensitively; `name` matches as a case-insensitive substring;
    * `fields` projects each item (Meta always adds `id`). Cursors are opaque positions in the filtered list.
    */

@@ -1,5 +1,5 @@
 // Webhook events the simulator emits and how a batch of them becomes Meta's `whatsapp_business_account`
-// payload text (CLOUD_API.md §5.3, §5.4, §7). Shapes only: no timing, signing or delivery.
+// payload text (CLOUD_API.md §5.3, §5.4, §7, §11, §12). Shapes only: no timing, signing or delivery.
 
 import { serializeLikeMeta } from './webhook-signature';
 
@@ -16,7 +16,19 @@ export interface StatusEvent {
   phoneNumberId: string;
   wamid: string;
   status: 'sent' | 'delivered' | 'read' | 'failed';
-  recipientId: string;
+  /** `recipient_id` (and the contact's `wa_id`); undefined = omitted (a BSUID send to a user who withholds it). */
+  recipientId: string | undefined;
+  /**
+   * `recipient_user_id`: on sent/delivered/read, and on failed only when the send was addressed by BSUID. The
+   * simulator always sets it; it is optional only for callers building payloads by hand (webhook-intake-bench.ts).
+   */
+  recipientUserId?: string;
+  /** `recipient_parent_user_id`, for numbers that emit parent BSUIDs. */
+  recipientParentUserId?: string;
+  /** The recipient's username: `profile.username` of the status contact on delivered and read. */
+  username?: string;
+  /** The send used `recipient` (a BSUID) rather than `to`. */
+  isAddressedByUserId?: boolean;
   bizOpaqueCallbackData: string | undefined;
   /** Lowercase pricing category; pricing is attached when `hasPricing`. */
   category: string;
@@ -26,23 +38,50 @@ export interface StatusEvent {
   errorCode?: number;
 }
 
+/** Who sent an inbound event, as the webhook may show them (CLOUD_API.md §11). */
+export interface Sender {
+  /** Phone digits (`from`, `wa_id`); undefined = withheld, and then omitted, not empty. */
+  waId: string | undefined;
+  userId: string;
+  parentUserId?: string;
+  profileName: string;
+  username?: string;
+}
+
 export interface InboundEvent {
   kind: 'message';
   phoneNumberId: string;
-  from: string;
-  profileName: string;
-  /** The `messages[]` item without `from`/`timestamp`, which are filled in when the event is sent. */
+  sender: Sender;
+  /** The `messages[]` item without `from`/`from_user_id`/`timestamp`, which are filled in when the event is sent. */
   message: { id: string; type: 'text' | 'button'; [key: string]: unknown };
+}
+
+/** A `type: "system"` message (user_changed_number, user_changed_user_id): no `contacts` array. */
+export interface SystemEvent {
+  kind: 'system';
+  phoneNumberId: string;
+  /** `from` (the old phone, when shareable) and `from_user_id` (the previous BSUID). */
+  fromWaId: string | undefined;
+  fromUserId: string;
+  message: { id: string; type: 'system'; system: Record<string, unknown> };
 }
 
 export interface PreferenceEvent {
   kind: 'user_preferences';
   phoneNumberId: string;
-  waId: string;
+  sender: Sender;
   value: 'stop' | 'resume';
 }
 
-export type WebhookEvent = StatusEvent | InboundEvent | PreferenceEvent;
+/** A `whatsapp_business_account` change of a management field (template, quality, account updates). */
+export interface ManagementEvent {
+  kind: 'management';
+  phoneNumberId: string;
+  field: string;
+  value: Record<string, unknown>;
+}
+
+export type WebhookEvent = StatusEvent | InboundEvent | SystemEvent | PreferenceEvent | ManagementEvent;
 
 /** Titles and details Meta attaches to asynchronous failures (CLOUD_API.md §4). */
 const failureTexts: Record<number, [title: string, details: string]> = {
@@ -78,10 +117,16 @@ function pricingFor(category: string): string {
  * benchmarks emit tens of thousands a second; ids and digits never need escaping, free text goes through `quote`.
  */
 function statusJson(event: StatusEvent, timestamp: string): string {
-  let json = `{"id":"${event.wamid}","status":"${event.status}","timestamp":"${timestamp}","recipient_id":"${event.recipientId}"`;
+  let json = `{"id":"${event.wamid}","status":"${event.status}","timestamp":"${timestamp}"`;
+  if (event.recipientId !== undefined) json += `,"recipient_id":"${event.recipientId}"`;
+  // Failed statuses of a send to a phone carry no BSUID (CLOUD_API.md §11).
+  if (event.status !== 'failed' || event.isAddressedByUserId) {
+    if (event.recipientUserId !== undefined) json += `,"recipient_user_id":"${event.recipientUserId}"`;
+    if (event.recipientParentUserId !== undefined) json += `,"recipient_parent_user_id":"${event.recipientParentUserId}"`;
+  }
   if (event.bizOpaqueCallbackData !== undefined) json += `,"biz_opaque_callback_data":${quote(event.bizOpaqueCallbackData)}`;
   if (event.hasConversation && event.status !== 'failed') {
-    json += `,"conversation":{"id":"conv-${event.recipientId}","origin":{"type":${quote(event.category)}}}`;
+    json += `,"conversation":{"id":"conv-${event.recipientId ?? event.recipientUserId ?? ''}","origin":{"type":${quote(event.category)}}}`;
   }
   if (event.hasPricing) json += `,"pricing":${pricingFor(event.category)}`;
   if (event.errorCode !== undefined) {
@@ -98,6 +143,53 @@ function statusJson(event: StatusEvent, timestamp: string): string {
 }
 
 /**
+ * The `contacts` block of a statuses change: one entry per recipient of a sent, delivered or read status (failed
+ * ones have none), with `wa_id` when shareable and `profile.username` when a delivered or read status is there.
+ */
+function statusContactsJson(statuses: StatusEvent[]): string | undefined {
+  let contacts: Map<string, { event: StatusEvent; hasUsername: boolean }> | undefined;
+  for (const event of statuses) {
+    if (event.status === 'failed' || event.recipientUserId === undefined) continue;
+    contacts ??= new Map();
+    const entry = contacts.get(event.recipientUserId);
+    const hasUsername = event.username !== undefined && event.status !== 'sent';
+    if (!entry) contacts.set(event.recipientUserId, { event, hasUsername });
+    else entry.hasUsername ||= hasUsername;
+  }
+  if (!contacts) return undefined;
+  const items: string[] = [];
+  for (const { event, hasUsername } of contacts.values()) {
+    let json = '{';
+    if (hasUsername) json += `"profile":{"username":${quote(event.username!)}},`;
+    if (event.recipientId !== undefined) json += `"wa_id":"${event.recipientId}",`;
+    json += `"user_id":"${event.recipientUserId}"`;
+    if (event.recipientParentUserId !== undefined) json += `,"parent_user_id":"${event.recipientParentUserId}"`;
+    items.push(`${json}}`);
+  }
+  return `[${items.join(',')}]`;
+}
+
+/** A contact as inbound and preference webhooks carry it: `wa_id` only when shareable. */
+function contactOf(sender: Sender): Record<string, unknown> {
+  const profile: Record<string, unknown> = { name: sender.profileName };
+  if (sender.username !== undefined) profile.username = sender.username;
+  const contact: Record<string, unknown> = { profile };
+  if (sender.waId !== undefined) contact.wa_id = sender.waId;
+  contact.user_id = sender.userId;
+  if (sender.parentUserId !== undefined) contact.parent_user_id = sender.parentUserId;
+  return contact;
+}
+
+/** The sender fields of a `messages[]` item: `from` only when shareable, the BSUID always. */
+function fromFieldsOf(waId: string | undefined, userId: string, parentUserId?: string): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  if (waId !== undefined) fields.from = waId;
+  fields.from_user_id = userId;
+  if (parentUserId !== undefined) fields.from_parent_user_id = parentUserId;
+  return fields;
+}
+
+/**
  * Builds one POST body (JSON text, already escaped as Meta sends it) from events bound for one URL. Events are
  * grouped per WABA into `entry[]` and per number and field into `changes[]`. `variant` (a per-POST counter)
  * deterministically varies the grouping the way Meta's does: some POSTs split one number's statuses over two
@@ -110,28 +202,66 @@ export function buildPayload(
   variant: number,
 ): string {
   const timestamp = String(nowSeconds);
-  type Group = { target: WebhookTarget; phoneNumberId: string; statuses: string[]; messages: unknown[]; contacts: Map<string, unknown>; preferences: unknown[] };
+  type Group = {
+    target: WebhookTarget;
+    phoneNumberId: string;
+    statuses: StatusEvent[];
+    messages: unknown[];
+    contacts: Map<string, unknown>;
+    systemMessages: unknown[];
+    preferences: unknown[];
+    preferenceContacts: Map<string, unknown>;
+    management: string[];
+  };
   const groups = new Map<string, Group>();
   for (const event of events) {
     let group = groups.get(event.phoneNumberId);
     if (!group) {
       const target = targetOf(event.phoneNumberId);
       if (!target) continue;
-      group = { target, phoneNumberId: event.phoneNumberId, statuses: [], messages: [], contacts: new Map(), preferences: [] };
+      group = {
+        target,
+        phoneNumberId: event.phoneNumberId,
+        statuses: [],
+        messages: [],
+        contacts: new Map(),
+        systemMessages: [],
+        preferences: [],
+        preferenceContacts: new Map(),
+        management: [],
+      };
       groups.set(event.phoneNumberId, group);
     }
-    if (event.kind === 'status') group.statuses.push(statusJson(event, timestamp));
-    else if (event.kind === 'message') {
-      group.contacts.set(event.from, { profile: { name: event.profileName }, wa_id: event.from });
-      group.messages.push({ from: event.from, ...event.message, timestamp });
-    } else {
-      group.preferences.push({
-        wa_id: event.waId,
-        detail: event.value === 'stop' ? 'User requested to stop marketing messages' : 'User requested to resume marketing messages',
-        category: 'marketing_messages',
-        value: event.value,
-        timestamp: nowSeconds,
-      });
+    switch (event.kind) {
+      case 'status':
+        group.statuses.push(event);
+        break;
+      case 'message': {
+        const { sender } = event;
+        group.contacts.set(sender.userId, contactOf(sender));
+        group.messages.push({ ...fromFieldsOf(sender.waId, sender.userId, sender.parentUserId), ...event.message, timestamp });
+        break;
+      }
+      case 'system':
+        group.systemMessages.push({ ...fromFieldsOf(event.fromWaId, event.fromUserId), ...event.message, timestamp });
+        break;
+      case 'user_preferences': {
+        const { sender } = event;
+        group.preferenceContacts.set(sender.userId, contactOf(sender));
+        const item: Record<string, unknown> = {};
+        if (sender.waId !== undefined) item.wa_id = sender.waId;
+        item.user_id = sender.userId;
+        if (sender.parentUserId !== undefined) item.parent_user_id = sender.parentUserId;
+        item.detail = event.value === 'stop' ? 'User requested to stop marketing messages' : 'User requested to resume marketing messages';
+        item.category = 'marketing_messages';
+        item.value = event.value;
+        item.timestamp = nowSeconds;
+        group.preferences.push(item);
+        break;
+      }
+      case 'management':
+        group.management.push(`{"value":${serializeLikeMeta(event.value)},"field":${quote(event.field)}}`);
+        break;
     }
   }
 
@@ -142,6 +272,8 @@ export function buildPayload(
     if (inNewEntry || list.length === 0) list.push([]);
     list[list.length - 1]!.push(change);
   };
+  // Management changes go in entries of their own, which carry `time` as Meta's management webhooks do.
+  const managementByWaba = new Map<string, string[]>();
   const splitChanges = variant % 3 === 1;
   const splitEntries = variant % 4 === 2;
   for (const group of groups.values()) {
@@ -150,17 +282,26 @@ export function buildPayload(
     const n = group.statuses.length;
     const statusChunks = (splitChanges || splitEntries) && n > 1 ? [group.statuses.slice(0, n >> 1), group.statuses.slice(n >> 1)] : [group.statuses];
     statusChunks.forEach((statuses, i) => {
-      if (statuses.length) addChange(wabaId, `${head},"statuses":[${statuses.join(',')}]},"field":"messages"}`, splitEntries && i > 0);
+      if (!statuses.length) return;
+      const contacts = statusContactsJson(statuses);
+      const items = statuses.map((event) => statusJson(event, timestamp)).join(',');
+      addChange(wabaId, `${head}${contacts ? `,"contacts":${contacts}` : ''},"statuses":[${items}]},"field":"messages"}`, splitEntries && i > 0);
     });
     if (group.messages.length) {
       const value = serializeLikeMeta({ contacts: [...group.contacts.values()], messages: group.messages }).slice(1);
       addChange(wabaId, `${head},${value},"field":"messages"}`, false);
     }
-    if (group.preferences.length) {
-      addChange(wabaId, `${head},"user_preferences":${serializeLikeMeta(group.preferences)}},"field":"user_preferences"}`, false);
+    if (group.systemMessages.length) {
+      addChange(wabaId, `${head},"messages":${serializeLikeMeta(group.systemMessages)}},"field":"messages"}`, false);
     }
+    if (group.preferences.length) {
+      const value = serializeLikeMeta({ contacts: [...group.preferenceContacts.values()], user_preferences: group.preferences }).slice(1);
+      addChange(wabaId, `${head},${value},"field":"user_preferences"}`, false);
+    }
+    if (group.management.length) managementByWaba.set(wabaId, [...(managementByWaba.get(wabaId) ?? []), ...group.management]);
   }
   const entryJson: string[] = [];
   for (const [wabaId, list] of entries) for (const changes of list) entryJson.push(`{"id":${quote(wabaId)},"changes":[${changes.join(',')}]}`);
+  for (const [wabaId, changes] of managementByWaba) entryJson.push(`{"id":${quote(wabaId)},"time":${nowSeconds},"changes":[${changes.join(',')}]}`);
   return `{"object":"whatsapp_business_account","entry":[${entryJson.join(',')}]}`;
 }

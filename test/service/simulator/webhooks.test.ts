@@ -173,11 +173,19 @@ describe('status webhooks', () => {
     expect(from('0008')[0].context).toBeUndefined();
     expect(from('0008')[0].id).toMatch(/^wamid\./);
     const contacts = receiver.changes().flatMap((c) => c.value.contacts ?? []);
-    expect(contacts).toContainEqual({ profile: { name: expect.any(String) }, wa_id: '16505550007' });
+    // Since April 2026 every contact also carries the business-scoped user id.
+    expect(contacts).toContainEqual({ profile: { name: expect.any(String) }, wa_id: '16505550007', user_id: expect.stringMatching(/^US\.\d{20}$/) });
 
     const preferences = receiver.changes().filter((c) => c.field === 'user_preferences').flatMap((c) => c.value.user_preferences);
     expect(preferences).toEqual([
-      { wa_id: '16505550009', detail: expect.any(String), category: 'marketing_messages', value: 'stop', timestamp: expect.any(Number) },
+      {
+        wa_id: '16505550009',
+        user_id: expect.stringMatching(/^US\./),
+        detail: expect.any(String),
+        category: 'marketing_messages',
+        value: 'stop',
+        timestamp: expect.any(Number),
+      },
     ]);
 
     // After a marketing stop, Meta accepts marketing sends and fails them with 131050.
