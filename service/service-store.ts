@@ -19,8 +19,10 @@ export interface NewAccount {
   apiKeyHash: string;
 }
 
+/** One opted-out person: their number and/or their BSUID (both when the account knows they are one person). */
 export interface SuppressionEntry {
-  to: string;
+  to: string | null;
+  userId: string | null;
   source: string;
   createdAt: number;
 }

@@ -4,6 +4,7 @@ import type { CampaignState } from '../campaigns/campaign';
 import type { MessageStatus } from '../campaigns/message-status';
 import type { Account, AccountSecrets, Campaign, MessageError, MessageView } from '../campaigns/ports';
 import type { ExportedMessage } from '../privacy/privacy-ports';
+import type { SuppressionEntry } from '../service-store';
 
 type Row = Record<string, unknown>;
 
@@ -87,4 +88,28 @@ export function toExportedMessage(r: Row): ExportedMessage {
       ? { text: (r.reply_text as string | null) ?? null, at: r.reply_at as number } : null,
     updatedAt: r.updated_at as number,
   };
+}
+
+/**
+ * The suppression list as people: the rows of SUPPRESSION_LIST_SQL (one per suppressed id), a BSUID whose number is
+ * suppressed too folded into that number's entry. Both stores keep each id of a person as its own row (so a claim
+ * checks one key), and show them as one.
+ */
+export const SUPPRESSION_LIST_SQL = (param: (n: number) => string): string => `
+  SELECT s.to_e164, s.source, s.created_at,
+    (SELECT r.user_id FROM recipient_ids r JOIN suppressions linked ON linked.account_id = r.account_id AND linked.to_e164 = r.user_id
+     WHERE r.account_id = s.account_id AND r.to_e164 = s.to_e164 ORDER BY r.updated_at DESC LIMIT 1) AS linked_user_id,
+    EXISTS (SELECT 1 FROM recipient_ids r JOIN suppressions linked ON linked.account_id = r.account_id AND linked.to_e164 = r.to_e164
+     WHERE r.account_id = s.account_id AND r.user_id = s.to_e164) AS is_folded
+  FROM suppressions s WHERE s.account_id = ${param(1)} ORDER BY s.created_at DESC, s.to_e164`;
+
+export function toSuppressionEntries(rows: readonly Row[], isUserId: (key: string) => boolean): SuppressionEntry[] {
+  const entries: SuppressionEntry[] = [];
+  for (const r of rows) {
+    const key = r.to_e164 as string;
+    const base = { source: r.source as string, createdAt: r.created_at as number };
+    if (!isUserId(key)) entries.push({ to: key, userId: (r.linked_user_id as string | null) ?? null, ...base });
+    else if (!r.is_folded) entries.push({ to: null, userId: key, ...base });
+  }
+  return entries;
 }

@@ -4,7 +4,7 @@ import type { CampaignState } from './campaign';
 import { acceptsRows, assertTransition, nextStateForStart, STATES_ACCEPTING_ROWS } from './campaign';
 import type { CampaignEngine } from './campaign-engine';
 import type { Clock } from './clock';
-import { normalisePhoneNumber } from './phone-number';
+import { normaliseRecipient } from './phone-number';
 import type {
   Account, AccountStore, Campaign, CampaignStore, Messenger, MessageView, NewMessage, StatusCounts, SuppressionStore,
   TemplateCatalog, TemplateRef,
@@ -135,7 +135,7 @@ export class CampaignService {
     // Rejections are reported in row order, whether found here or by the store.
     const checked: (RowRejection | NewMessage)[] = rows.map((row) => {
       if ('code' in row) return row;
-      const phone = normalisePhoneNumber(row.to, country);
+      const phone = normaliseRecipient(row.to, country);
       if (!phone.ok) return { key: row.key, code: 'invalid_phone', message: phone.message };
       const problem = checkTemplateParams(campaign.templateDefinition, row.params, row.headerMedia ?? undefined);
       if (problem) return { key: row.key, code: 'template_params', message: problem };
@@ -218,7 +218,7 @@ export class CampaignService {
     const candidates: string[] = [];
     for (const row of rows) {
       if ('code' in row) continue;
-      const phone = normalisePhoneNumber(row.to, country);
+      const phone = normaliseRecipient(row.to, country);
       if (phone.ok) candidates.push(phone.e164);
     }
     const suppressed = await this.store.suppressedAmong(account.id, candidates);
@@ -228,7 +228,7 @@ export class CampaignService {
       }
       const rendered = renderTemplate(definition, row.params);
       const text = [rendered.header, rendered.body, rendered.footer].filter((part) => part).join('\n\n');
-      const phone = normalisePhoneNumber(row.to, country);
+      const phone = normaliseRecipient(row.to, country);
       if (!phone.ok) {
         return { key: row.key, to: null, ok: false, error: { code: 'invalid_phone', message: phone.message }, text, isOptedOut: false, isDuplicate: false };
       }
@@ -248,7 +248,7 @@ export class CampaignService {
     account: Account, template: TemplateRef, to: string, params: Record<string, string>, headerMedia: HeaderMedia | null,
   ): Promise<{ status: 'sent' | 'failed'; wamid?: string; error?: { code: string; message: string } }> {
     const definition = await this.findTemplate(account, template);
-    const phone = normalisePhoneNumber(to, account.defaultCountry);
+    const phone = normaliseRecipient(to, account.defaultCountry);
     if (!phone.ok) throw new AppError('invalid_phone', phone.message);
     const problem = checkTemplateParams(definition, params, headerMedia ?? undefined);
     if (problem) throw new AppError('template_params', problem);

@@ -43,6 +43,11 @@ const RULES: ReadonlyMap<number, ErrorRule> = new Map<number, ErrorRule>([
   [131048, { action: 'halt', message: 'WhatsApp restricted this number for spam reports. Check the number quality before sending more.' }],
   [131049, { action: 'recipient', message: 'WhatsApp held this marketing message back to limit how many the person receives. Try again in a day or more.' }],
   [131050, { action: 'recipient', message: 'The person stopped marketing messages from your business.' }],
+  [131062, {
+    action: 'recipient',
+    message: 'This template cannot be sent to a WhatsApp username (business-scoped user id): Meta does not allow it for '
+      + 'authentication templates. Use the person\'s phone number for this row.',
+  }],
   [131051, { action: 'recipient', message: 'WhatsApp does not support this message type.' }],
   [131053, { action: 'recipient', message: 'WhatsApp could not fetch or use the header media. Check the link and file type.' }],
   [131056, { action: 'pair_rate', message: 'Too many messages to this person in a short time; retrying later.' }],

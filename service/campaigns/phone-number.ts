@@ -1,8 +1,19 @@
 // Turns a number as typed in a sheet into E.164, or says why it cannot be one.
 // libphonenumber-js with full metadata: "possible" is not enough, a sheet full of typos must be caught here.
+import { isBusinessScopedUserId } from './business-scoped-user-id';
 import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 
+/** `e164`: the number in E.164 (or, from normaliseRecipient, a business-scoped user id as given). */
 export type PhoneResult = { ok: true; e164: string } | { ok: false; message: string };
+
+/**
+ * A recipient as typed in a sheet: a WhatsApp business-scoped user id (a CRM export of username-only users) is kept
+ * whole, anything else must be a phone number (normalisePhoneNumber).
+ */
+export function normaliseRecipient(raw: unknown, defaultCountry: string | null): PhoneResult {
+  if (typeof raw === 'string' && isBusinessScopedUserId(raw.trim())) return { ok: true, e164: raw.trim() };
+  return normalisePhoneNumber(raw, defaultCountry);
+}
 
 /**
  * Normalises `raw` (spaces, dashes, dots, parentheses, a leading 00 or +) to E.164 using `defaultCountry`

@@ -1,5 +1,6 @@
 // The ports the campaign domain owns: what it needs from storage, from the Cloud API and from the outside world.
 // Adapters implement them (adapters/sqlite, adapters/whatsapp-cloud); the domain never imports an adapter.
+import type { RecipientIdentity } from './business-scoped-user-id';
 import type { CampaignState, StateReason } from './campaign';
 import type { DeliveryStatus, MessageStatus } from './message-status';
 import type { TemplateDefinition } from './template';
@@ -210,8 +211,10 @@ export interface StatusChange {
 /** An inbound message: the reply of the row it answers (by the quoted message, else the latest send to the person). */
 export interface ReplyChange {
   contextWamid: string | null;
-  /** The E.164 spellings the sender's WhatsApp id may stand for, the id's own first. */
+  /** The E.164 spellings the sender's WhatsApp id may stand for, the id's own first; empty when Meta withheld it. */
   recipients: readonly string[];
+  /** The sender's business-scoped user id: the person when the number is withheld (a username-only user). */
+  userId: string | null;
   text: string;
   atMs: number;
   /** The text is an opt-out: the person is suppressed (as the row's recipient, else the first spelling). */
@@ -220,14 +223,33 @@ export interface ReplyChange {
 
 /** Meta's marketing preference for a person: stop suppresses them, resume lifts every spelling's suppression. */
 export interface PreferenceChange {
+  /** The number's spellings; empty when Meta withheld it (then `userId` names the person). */
   recipients: readonly string[];
+  userId: string | null;
   value: 'stop' | 'resume';
+}
+
+/** A user's new number or new BSUID (Meta's `user_changed_number` / `user_changed_user_id` system messages). */
+export interface IdentityChange {
+  /** What named the person before: the previous BSUID and/or the previous number's spellings. */
+  previous: readonly string[];
+  /** The BSUID now, when the message gives one. */
+  userId: string | null;
+  /** The new number's spellings when it changed and Meta shares it; else empty (the number stays as it was). */
+  phones: readonly string[];
 }
 
 export interface WebhookEffects {
   statuses: readonly StatusChange[];
   replies: readonly ReplyChange[];
   preferences: readonly PreferenceChange[];
+  /**
+   * Phone ↔ BSUID pairs the body carries (statuses of our sends, inbound contacts): the store keeps them per
+   * account, and an opt-out of either side covers the other. Applied before the replies and preferences.
+   */
+  identities: readonly RecipientIdentity[];
+  /** Applied after the identities: a suppression follows the person to the new number and id. */
+  identityChanges: readonly IdentityChange[];
 }
 
 export interface WebhookApplied {

@@ -1,19 +1,23 @@
 // The account's opt-out list: GET, POST {to}, DELETE /:to. A listed number's rows end as `skipped`, never sent.
 import { Router } from 'express';
+import { isBusinessScopedUserId } from '../campaigns/business-scoped-user-id';
 import { normalisePhoneNumber } from '../campaigns/phone-number';
 import { AppError } from '../errors';
 import { accountOf } from './auth';
 import { parseOrThrow, suppressionBody } from './contract';
+import type { SuppressionEntry } from '../service-store';
 
 export interface SuppressionList {
-  listSuppressions(accountId: string): Promise<{ to: string; source: string; createdAt: number }[]>;
+  listSuppressions(accountId: string): Promise<SuppressionEntry[]>;
   addSuppression(accountId: string, to: string, source: string, nowMs: number): Promise<void>;
   removeSuppression(accountId: string, to: string): Promise<boolean>;
 }
 
 export function suppressionRoutes(list: SuppressionList, now: () => number): Router {
   const router = Router();
+  // A person is named by number or, for a username-only WhatsApp user, by business-scoped user id (used whole).
   const normalise = (raw: string, defaultCountry: string | null): string => {
+    if (isBusinessScopedUserId(raw.trim())) return raw.trim();
     const phone = normalisePhoneNumber(raw, defaultCountry);
     if (!phone.ok) throw new AppError('invalid_phone', phone.message);
     return phone.e164;
@@ -21,7 +25,10 @@ export function suppressionRoutes(list: SuppressionList, now: () => number): Rou
 
   router.get('/suppressions', async (req, res) => {
     const items = (await list.listSuppressions(accountOf(req).id))
-      .map((s) => ({ to: s.to, source: s.source, createdAt: new Date(s.createdAt).toISOString() }));
+      .map((s) => ({
+        ...(s.to !== null ? { to: s.to } : {}), ...(s.userId !== null ? { userId: s.userId } : {}),
+        source: s.source, createdAt: new Date(s.createdAt).toISOString(),
+      }));
     res.json({ suppressions: items });
   });
 

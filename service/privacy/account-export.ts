@@ -68,7 +68,7 @@ function exportedMessage(m: ExportedMessage): Record<string, unknown> {
 }
 
 function exportedSuppression(s: ExportedSuppression): Record<string, unknown> {
-  return { to: s.to, source: s.source, createdAt: iso(s.createdAt) };
+  return { ...(s.to !== null ? { to: s.to } : {}), ...(s.userId !== null ? { userId: s.userId } : {}), source: s.source, createdAt: iso(s.createdAt) };
 }
 
 function exportedWebhook(w: ExportedWebhook): Record<string, unknown> {
@@ -117,6 +117,7 @@ export async function writeAccountExport(
     await putArray('campaigns', snapshot.campaigns(), exportedCampaign);
     await putArray('messages', snapshot.messages(), exportedMessage);
     await putArray('suppressions', snapshot.suppressions(), exportedSuppression);
+    await putArray('recipientIds', snapshot.recipientIds(), (r) => ({ userId: r.userId, to: r.to, updatedAt: iso(r.updatedAt) }));
     await putArray('pendingWebhooks', snapshot.pendingWebhooks(), exportedWebhook);
     buffer += '}\n';
     await sink.write(buffer);

@@ -57,7 +57,10 @@ export interface ErasureStore {
    * one store operation. Safe to call again: a later call counts what arrived since (zeros when nothing did).
    */
   deleteAccount(accountId: string): Promise<AccountErasureCounts>;
-  /** Deletes the contact's messages and replies in the account; keeps its suppression entry, if any. */
+  /**
+   * Deletes the contact's messages and replies in the account, and their BSUID pairs (with the rows sent to those
+   * BSUIDs); keeps their suppression entries, if any.
+   */
   deleteContact(accountId: string, to: string): Promise<ContactErasureCounts>;
   flushDeleted(): Promise<void>;
 }
@@ -78,10 +81,19 @@ export interface ExportedMessage {
   updatedAt: number;
 }
 
+/** One opted-out person: their number and/or their BSUID. */
 export interface ExportedSuppression {
-  to: string;
+  to: string | null;
+  userId: string | null;
   source: string;
   createdAt: number;
+}
+
+export interface ExportedRecipientId {
+  userId: string;
+  /** Null when Meta never shared the number. */
+  to: string | null;
+  updatedAt: number;
 }
 
 /** A Meta webhook body received for the account and not yet applied. */
@@ -101,6 +113,8 @@ export interface AccountSnapshot {
   campaigns(): AsyncIterable<Campaign>;
   messages(): AsyncIterable<ExportedMessage>;
   suppressions(): AsyncIterable<ExportedSuppression>;
+  /** Which business-scoped user id is which number, as Meta's webhooks told the account. */
+  recipientIds(): AsyncIterable<ExportedRecipientId>;
   pendingWebhooks(): AsyncIterable<ExportedWebhook>;
   close(): Promise<void>;
 }

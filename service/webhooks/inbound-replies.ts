@@ -59,7 +59,8 @@ export function inboundChanges(
       || (event.type === 'button' && isOptOutReply(String(((event.raw.button ?? {}) as Json).payload ?? ''), optOutWords));
     replies.push({
       contextWamid: event.contextWamid ?? reactedTo ?? null,
-      recipients: recipientVariants(event.from),
+      recipients: event.from === null ? [] : recipientVariants(event.from),
+      userId: event.fromUserId,
       text,
       atMs: event.timestampMs ?? nowMs,
       isOptOut,
@@ -69,7 +70,10 @@ export function inboundChanges(
   for (const preference of preferences) {
     if (preference.category !== null && preference.category !== 'marketing_messages') continue;
     if (preference.value !== 'stop' && preference.value !== 'resume') continue;
-    changes.push({ recipients: recipientVariants(preference.waId), value: preference.value });
+    changes.push({
+      recipients: preference.waId === null ? [] : recipientVariants(preference.waId), userId: preference.userId,
+      value: preference.value,
+    });
   }
   return { replies, preferences: changes };
 }

@@ -6,6 +6,7 @@ import type { Clock } from '../campaigns/clock';
 import type { CampaignEngine } from '../campaigns/campaign-engine';
 import type { AccountStore, Logger, PendingWebhook, WebhookApplied, WebhookEffects, WebhookInbox } from '../campaigns/ports';
 import { statusChangesFor } from './apply-status-events';
+import { identitiesIn, identityChangesIn } from './identity-events';
 import { inboundChanges } from './inbound-replies';
 import { readMetaEvents, type InboundEvent, type PreferenceEvent, type StatusEvent } from './meta-events';
 import { isValidSignature } from './webhook-signature';
@@ -175,7 +176,10 @@ export class WebhookProcessor {
       optOutWords.set(item.accountId, words);
     }
     const changes = inboundChanges(inbound, preferences, await words, this.clock.now());
-    return { item, effects: { statuses: statuses.changes, ...changes } };
+    return {
+      item,
+      effects: { statuses: statuses.changes, ...changes, identities: identitiesIn(events), identityChanges: identityChangesIn(events) },
+    };
   }
 
   private async appSecretOf(accountId: string): Promise<string | null> {

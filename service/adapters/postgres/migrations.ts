@@ -167,6 +167,23 @@ CREATE TABLE live_instances (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'business-scoped user ids',
+    sql: `
+-- Which business-scoped user id (BSUID) is which number, per account, as Meta's webhooks said (to_e164 NULL: the
+-- number was never shared). A recipient is either kind of id: suppressions and rows hold either in to_e164.
+-- Written under the account's lock, like the suppressions it links.
+CREATE TABLE recipient_ids (
+  account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+  user_id TEXT COLLATE "C" NOT NULL,
+  to_e164 TEXT COLLATE "C",
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (account_id, user_id)
+);
+CREATE INDEX recipient_ids_by_phone ON recipient_ids(account_id, to_e164);
+`,
+  },
 ];
 
 /**

@@ -15,14 +15,15 @@
 // So erased bytes leave the database files over time, not at once as SQLite's VACUUM makes them; at rest they are
 // protected by the storage's encryption (Cloud SQL encrypts disks and backups). flushDeleted therefore has nothing
 // to do here: there is no log a service role can truncate.
+import { isBusinessScopedUserId } from '../../campaigns/business-scoped-user-id';
 import type { MessageStatus } from '../../campaigns/message-status';
 import type { CompactableStore } from '../../privacy/compactor';
 import type {
   AccountErasureCounts, AccountExportSource, AccountSnapshot, ContactErasureCounts, ContentPurgeResult, ErasureStore,
-  ExportedSuppression, ExportedWebhook, RetentionPolicy, RetentionStore,
+  ExportedRecipientId, ExportedSuppression, ExportedWebhook, RetentionPolicy, RetentionStore,
 } from '../../privacy/privacy-ports';
 import { lockAccounts } from './postgres-locks';
-import { toAccount, toCampaign, toExportedMessage } from '../stored-rows';
+import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toExportedMessage, toSuppressionEntries } from '../stored-rows';
 import { cursorRows, inTransaction, type Row, type Sql, type SqlPool } from './postgres-sql';
 
 /** Rows read per statement while walking a campaign for retention. */
@@ -174,6 +175,7 @@ export class PostgresPrivacyStore implements RetentionStore, ErasureStore, Accou
         'DELETE FROM messages WHERE campaign_id IN (SELECT id FROM campaigns WHERE account_id = $1)', [accountId])).rowCount;
       const campaigns = (await sql.query('DELETE FROM campaigns WHERE account_id = $1', [accountId])).rowCount;
       const suppressions = (await sql.query('DELETE FROM suppressions WHERE account_id = $1', [accountId])).rowCount;
+      await sql.query('DELETE FROM recipient_ids WHERE account_id = $1', [accountId]);
       const webhooks = (await sql.query('DELETE FROM webhook_inbox WHERE account_id = $1', [accountId])).rowCount;
       // account_locks goes with it (ON DELETE CASCADE).
       await sql.query('DELETE FROM accounts WHERE id = $1', [accountId]);
@@ -186,8 +188,13 @@ export class PostgresPrivacyStore implements RetentionStore, ErasureStore, Accou
     return this.transaction(async (sql) => {
       await lockAccounts(sql, [accountId]);
       const { rows } = await sql.query<{ messages: number; replies: number; is_suppressed: boolean }>(
-        `WITH gone AS (
-           DELETE FROM messages WHERE campaign_id IN (SELECT id FROM campaigns WHERE account_id = $1) AND to_e164 = $2
+        // The person's BSUIDs go too, with any rows that were sent to them by BSUID.
+        `WITH ids AS (
+           DELETE FROM recipient_ids WHERE account_id = $1 AND to_e164 = $2 RETURNING user_id
+         ),
+         gone AS (
+           DELETE FROM messages WHERE campaign_id IN (SELECT id FROM campaigns WHERE account_id = $1)
+             AND (to_e164 = $2 OR to_e164 IN (SELECT user_id FROM ids))
            RETURNING reply_at
          )
          SELECT (SELECT count(*) FROM gone) AS messages, (SELECT count(reply_at) FROM gone) AS replies,
@@ -280,9 +287,15 @@ export class PostgresPrivacyStore implements RetentionStore, ErasureStore, Accou
         }
       }),
       suppressions: () => track(async function* suppressions() {
-        const section = rows('SELECT to_e164, source, created_at FROM suppressions WHERE account_id = $1 ORDER BY to_e164', [accountId]);
+        // As people (a number and its BSUID together), as GET /v1/suppressions shows them.
+        const section: Row[] = [];
+        for await (const r of rows(SUPPRESSION_LIST_SQL((n) => `$${n}`), [accountId])) section.push(r);
+        for (const entry of toSuppressionEntries(section, isBusinessScopedUserId)) yield entry satisfies ExportedSuppression;
+      }),
+      recipientIds: () => track(async function* recipientIds() {
+        const section = rows('SELECT user_id, to_e164, updated_at FROM recipient_ids WHERE account_id = $1 ORDER BY user_id', [accountId]);
         for await (const r of section) {
-          yield { to: r.to_e164 as string, source: r.source as string, createdAt: r.created_at as number } satisfies ExportedSuppression;
+          yield { userId: r.user_id as string, to: (r.to_e164 as string | null) ?? null, updatedAt: r.updated_at as number } satisfies ExportedRecipientId;
         }
       }),
       pendingWebhooks: () => track(async function* pendingWebhooks() {

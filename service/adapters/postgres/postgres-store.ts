@@ -5,12 +5,13 @@
 //
 // Clocks: `nowMs` arguments (the domain's Clock) stamp rows as in SQLite; leases and webhook claims use the
 // database's clock only (statement_timestamp()), so instances with skewed clocks still agree on who holds what.
+import { isBusinessScopedUserId, type RecipientIdentity } from '../../campaigns/business-scoped-user-id';
 import type { CampaignState } from '../../campaigns/campaign';
 import type { MessageStatus } from '../../campaigns/message-status';
 import { MESSAGE_STATUSES } from '../../campaigns/message-status';
 import type {
   Account, AccountSecrets, BatchItemResult, BatchWrite, Campaign, CampaignTransition, InsertResult, Logger, MessageView,
-  NewMessage, PendingWebhook, QueuedMessage, ReplyChange, SenderFence, SenderLease, SendOutcome, StatusChange,
+  IdentityChange, NewMessage, PendingWebhook, QueuedMessage, ReplyChange, SenderFence, SenderLease, SendOutcome, StatusChange,
   StatusCounts, WebhookApplied, WebhookEffects,
 } from '../../campaigns/ports';
 import type { MessageChange, SheetCampaign } from '../../sheets/sheet-ports';
@@ -18,7 +19,7 @@ import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '.
 import { applyMigrations } from './migrations';
 import { checkFence, lockAccounts, NEXT_SEQ } from './postgres-locks';
 import { PostgresPrivacyStore } from './postgres-privacy-store';
-import { toAccount, toCampaign, toSecrets, toView, VIEW_COLUMNS } from '../stored-rows';
+import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toSecrets, toSuppressionEntries, toView, VIEW_COLUMNS } from '../stored-rows';
 import { createPool, inSavepoint, inTransaction, sqlState, type Row, type Sql, type SqlPool } from './postgres-sql';
 
 export type { NewAccount, SecretCipher } from '../../service-store';
@@ -376,51 +377,135 @@ export class PostgresStore implements ServiceStore {
     return result;
   }
 
-  /** A body's statuses, then its replies, then its preferences: a statement or two for each kind present. */
+  /**
+   * A body's statuses, the phone ↔ BSUID pairs it names, its replies, preferences and identity changes, in that
+   * order: a statement or two for each kind present. An opt-out suppresses the person: every number and BSUID the
+   * account knows for them (PERSON_KEYS).
+   */
   private async applyWebhookEffects(sql: Sql, accountId: string, effects: WebhookEffects, nowMs: number): Promise<WebhookApplied> {
     const touched = new Set<string>();
     const result: WebhookApplied = { statuses: { applied: 0, ignored: 0, unmatched: 0 }, touchedCampaignIds: [], failed: [] };
     if (effects.statuses.length > 0) await this.applyStatuses(sql, accountId, effects.statuses, nowMs, result, touched);
+    if (effects.identities.length > 0) await this.learnIdentities(sql, accountId, effects.identities, nowMs);
     if (effects.replies.length > 0) {
-      for (const campaignId of await this.applyReplies(sql, accountId, effects.replies, nowMs)) touched.add(campaignId);
+      const { touchedCampaignIds, optOuts } = await this.applyReplies(sql, accountId, effects.replies, nowMs);
+      for (const campaignId of touchedCampaignIds) touched.add(campaignId);
+      await this.suppressPeople(sql, accountId, optOuts, 'keyword', nowMs);
     }
     for (const preference of effects.preferences) {
+      const keys = [...preference.recipients, ...(preference.userId ? [preference.userId] : [])];
       if (preference.value === 'stop') {
-        await sql.query(
-          `INSERT INTO suppressions (account_id, to_e164, source, created_at)
-           SELECT $1, COALESCE((SELECT to_e164 FROM (${LATEST_SENT_TO('$1', '$2::text[]')}) latest ORDER BY id DESC LIMIT 1), $3::text),
-             'user_preferences', $4
-           ON CONFLICT (account_id, to_e164) DO NOTHING`,
-          [accountId, preference.recipients, preference.recipients[0] ?? null, nowMs],
+        const { rows } = await sql.query<{ to_e164: string }>(
+          `SELECT to_e164 FROM (${LATEST_SENT_TO('$1', KEYS_OF('$1', '$2::text[]', '$3::text'))}) latest ORDER BY id DESC LIMIT 1`,
+          [accountId, preference.recipients, preference.userId],
         );
+        await this.suppressPeople(sql, accountId, [rows[0]?.to_e164 ?? preference.recipients[0], preference.userId], 'user_preferences', nowMs);
       } else {
-        await sql.query('DELETE FROM suppressions WHERE account_id = $1 AND to_e164 = ANY($2::text[])', [accountId, preference.recipients]);
+        await sql.query(
+          `WITH seeds AS (SELECT DISTINCT unnest($2::text[]) AS key), keys AS (${PERSON_KEYS('$1')})
+           DELETE FROM suppressions WHERE account_id = $1 AND to_e164 IN (SELECT key FROM keys)`,
+          [accountId, keys],
+        );
       }
     }
+    for (const change of effects.identityChanges) await this.changeIdentity(sql, accountId, change, nowMs);
     result.touchedCampaignIds = [...touched];
     return result;
   }
 
   /**
-   * A body's replies in one statement; gives the campaigns of the rows that changed. Each reply is the reply of the
-   * row of the quoted message, else of the latest sent to any spelling of the person (SQLite's latestSentTo: each
-   * spelling's latest send, then the highest id among them); of several replies landing on one row the last in the
-   * body stands, as when applied one by one (locating a row reads only wamid and sent_at, which replies never
-   * change). An opt-out suppresses that row's recipient, else the first spelling.
+   * Keeps each pair (a BSUID's number changes only when Meta names another), and links their suppressions: when
+   * either side of a pair is suppressed, both are, with the same source.
    */
-  private async applyReplies(sql: Sql, accountId: string, replies: readonly ReplyChange[], nowMs: number): Promise<string[]> {
-    const { rows } = await sql.query<{ campaign_id: string }>(
+  private async learnIdentities(sql: Sql, accountId: string, identities: readonly RecipientIdentity[], nowMs: number): Promise<void> {
+    await sql.query(
       `WITH input AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[]) WITH ORDINALITY
-           AS i(context_wamid, recipients, text, at_ms, is_opt_out, ord)
+         SELECT DISTINCT ON (user_id) user_id, to_e164 FROM unnest($2::text[], $3::text[]) AS t(user_id, to_e164)
+       ),
+       kept AS (
+         INSERT INTO recipient_ids AS r (account_id, user_id, to_e164, updated_at)
+         SELECT $1, user_id, to_e164, $4 FROM input
+         ON CONFLICT (account_id, user_id) DO UPDATE SET to_e164 = excluded.to_e164, updated_at = excluded.updated_at
+         WHERE excluded.to_e164 IS NOT NULL AND r.to_e164 IS DISTINCT FROM excluded.to_e164
+       )
+       INSERT INTO suppressions (account_id, to_e164, source, created_at)
+       SELECT $1, side.key, linked.source, $4 FROM input i
+       JOIN LATERAL (
+         SELECT s.source FROM suppressions s WHERE s.account_id = $1 AND s.to_e164 IN (i.user_id, i.to_e164)
+         ORDER BY s.created_at LIMIT 1
+       ) linked ON true
+       CROSS JOIN LATERAL (VALUES (i.user_id), (i.to_e164)) AS side(key)
+       WHERE i.to_e164 IS NOT NULL
+       ON CONFLICT (account_id, to_e164) DO NOTHING`,
+      [accountId, identities.map((i) => i.userId), identities.map((i) => i.phones[0] ?? null), nowMs],
+    );
+  }
+
+  /** Suppresses every id of the people `seeds` name (PERSON_KEYS); one statement. */
+  private async suppressPeople(
+    sql: Sql, accountId: string, seeds: readonly (string | null | undefined)[], source: string, nowMs: number,
+  ): Promise<void> {
+    const keys = seeds.filter((seed): seed is string => typeof seed === 'string' && seed !== '');
+    if (keys.length === 0) return;
+    await sql.query(
+      `WITH seeds AS (SELECT DISTINCT unnest($2::text[]) AS key), keys AS (${PERSON_KEYS('$1')})
+       INSERT INTO suppressions (account_id, to_e164, source, created_at) SELECT $1, key, $3, $4 FROM keys
+       ON CONFLICT (account_id, to_e164) DO NOTHING`,
+      [accountId, keys, source, nowMs],
+    );
+  }
+
+  /** A new number or BSUID: the pair follows, and so does a suppression of the person as they were. */
+  private async changeIdentity(sql: Sql, accountId: string, change: IdentityChange, nowMs: number): Promise<void> {
+    const { rows } = await sql.query<{ source: string | null; phone: string | null }>(
+      `WITH seeds AS (SELECT DISTINCT unnest($2::text[]) AS key), keys AS (${PERSON_KEYS('$1')})
+       SELECT (SELECT source FROM suppressions WHERE account_id = $1 AND to_e164 IN (SELECT key FROM keys)
+               ORDER BY created_at LIMIT 1) AS source,
+              (SELECT to_e164 FROM recipient_ids WHERE account_id = $1 AND user_id = ANY($2::text[]) AND to_e164 IS NOT NULL
+               ORDER BY updated_at DESC LIMIT 1) AS phone`,
+      [accountId, change.previous],
+    );
+    const phone = change.phones[0] ?? rows[0]?.phone ?? null;
+    await sql.query(
+      `WITH gone AS (
+         DELETE FROM recipient_ids WHERE account_id = $1 AND user_id = ANY($2::text[]) AND user_id IS DISTINCT FROM $3
+       )
+       INSERT INTO recipient_ids AS r (account_id, user_id, to_e164, updated_at)
+       SELECT $1, $3, $4, $5 WHERE $3::text IS NOT NULL
+       ON CONFLICT (account_id, user_id) DO UPDATE SET to_e164 = COALESCE(excluded.to_e164, r.to_e164), updated_at = excluded.updated_at`,
+      [accountId, change.previous.filter(isBusinessScopedUserId), change.userId, phone, nowMs],
+    );
+    const source = rows[0]?.source;
+    if (source) await this.suppressPeople(sql, accountId, [change.userId, ...change.phones], source, nowMs);
+    // A retired BSUID names nobody any more: its entry moved to the new one. (A previous number stays listed: it
+    // may reach someone else one day, and wrongly sparing a number is worse than wrongly keeping one.)
+    await sql.query('DELETE FROM suppressions WHERE account_id = $1 AND to_e164 = ANY($2::text[]) AND to_e164 IS DISTINCT FROM $3',
+      [accountId, change.previous.filter(isBusinessScopedUserId), change.userId]);
+  }
+
+  /**
+   * A body's replies in one statement; gives the campaigns of the rows that changed, and for each opt-out the ids
+   * that name its person (the row's recipient, else the first spelling; and the BSUID). Each reply is the reply of
+   * the row of the quoted message, else of the latest sent to any id of the person (KEYS_OF: the number's
+   * spellings, the BSUID and the number it stands for; SQLite's latestSentTo: each id's latest send, then the
+   * highest id among them); of several replies landing on one row the last in the body stands, as when applied one
+   * by one (locating a row reads only wamid and sent_at, which replies never change).
+   */
+  private async applyReplies(
+    sql: Sql, accountId: string, replies: readonly ReplyChange[], nowMs: number,
+  ): Promise<{ touchedCampaignIds: string[]; optOuts: string[] }> {
+    const { rows } = await sql.query<{ kind: 'touched' | 'opt_out'; value: string | null }>(
+      `WITH input AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::boolean[], $8::text[]) WITH ORDINALITY
+           AS i(context_wamid, recipients, text, at_ms, is_opt_out, user_id, ord)
        ),
        located AS (
-         SELECT i.ord, i.recipients, i.is_opt_out, target.id, target.to_e164
+         SELECT i.ord, i.recipients, i.is_opt_out, i.user_id, target.id, target.to_e164
          FROM input i LEFT JOIN LATERAL (
            SELECT id, to_e164 FROM (
              (SELECT id, to_e164, 0 AS pref FROM messages WHERE wamid = i.context_wamid AND account_id = $6 ORDER BY id LIMIT 1)
              UNION ALL
-             (SELECT id, to_e164, 1 AS pref FROM (${LATEST_SENT_TO('$6', "string_to_array(i.recipients, ',')")}) latest
+             (SELECT id, to_e164, 1 AS pref FROM (${LATEST_SENT_TO('$6', KEYS_OF('$6', "string_to_array(i.recipients, ',')", 'i.user_id'))}) latest
               ORDER BY id DESC LIMIT 1)
            ) candidates ORDER BY pref LIMIT 1
          ) target ON true
@@ -432,19 +517,19 @@ export class PostgresStore implements ServiceStore {
          UPDATE messages m SET reply_text = i.text, reply_at = i.at_ms, seq = ${NEXT_SEQ}, updated_at = $7
          FROM last l JOIN input i ON i.ord = l.ord WHERE m.id = l.id
          RETURNING m.campaign_id
-       ),
-       opted_out AS (
-         INSERT INTO suppressions (account_id, to_e164, source, created_at)
-         SELECT DISTINCT $6, who, 'keyword', $7::bigint FROM (
-           SELECT COALESCE(to_e164, NULLIF(split_part(recipients, ',', 1), '')) AS who FROM located WHERE is_opt_out
-         ) opt_outs WHERE who IS NOT NULL
-         ON CONFLICT (account_id, to_e164) DO NOTHING
        )
-       SELECT DISTINCT campaign_id FROM changed`,
+       SELECT DISTINCT 'touched' AS kind, campaign_id AS value FROM changed
+       UNION ALL
+       SELECT 'opt_out', COALESCE(to_e164, NULLIF(split_part(recipients, ',', 1), '')) FROM located WHERE is_opt_out
+       UNION ALL
+       SELECT 'opt_out', user_id FROM located WHERE is_opt_out AND user_id IS NOT NULL`,
       [replies.map((r) => r.contextWamid), replies.map((r) => r.recipients.join(',')), replies.map((r) => r.text),
-        replies.map((r) => r.atMs), replies.map((r) => r.isOptOut), accountId, nowMs],
+        replies.map((r) => r.atMs), replies.map((r) => r.isOptOut), accountId, nowMs, replies.map((r) => r.userId)],
     );
-    return rows.map((r) => r.campaign_id);
+    return {
+      touchedCampaignIds: rows.filter((r) => r.kind === 'touched').map((r) => r.value as string),
+      optOuts: rows.filter((r) => r.kind === 'opt_out' && r.value !== null).map((r) => r.value as string),
+    };
   }
 
   /**
@@ -463,8 +548,12 @@ export class PostgresStore implements ServiceStore {
     /** Per status, in body order: what became of it (reported in that order, whatever round applied it). */
     const outcomes: ({ located: boolean; campaignId: string | null } | undefined)[] = [];
     let round = statuses.map((change, index) => ({ change, index }));
+    /** Recipients a status suppressed (131050): their other ids (a BSUID, its number) follow below. */
+    const suppressed: { to: string; source: string }[] = [];
     while (round.length > 0) {
-      const { rows } = await sql.query<{ ord: string; located: boolean; deferred: boolean; campaign_id: string | null }>(
+      const { rows } = await sql.query<{
+        ord: string; located: boolean; deferred: boolean; campaign_id: string | null; to_e164: string | null; suppress_as: string | null;
+      }>(
         `WITH input AS (
            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
              $8::text[], $9::text[]) WITH ORDINALITY
@@ -499,7 +588,8 @@ export class PostgresStore implements ServiceStore {
            ON CONFLICT (account_id, to_e164) DO NOTHING
          )
          SELECT l.ord, l.id IS NOT NULL AS located,
-           l.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM first f WHERE f.ord = l.ord) AS deferred, c.campaign_id
+           l.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM first f WHERE f.ord = l.ord) AS deferred, c.campaign_id,
+           c.to_e164, c.suppress_as
          FROM located l LEFT JOIN changed c ON c.ord = l.ord
          ORDER BY l.ord`,
         [round.map(({ change: c }) => c.callback?.messageId ?? null), round.map(({ change: c }) => c.callback?.campaignId ?? null),
@@ -513,9 +603,11 @@ export class PostgresStore implements ServiceStore {
         const entry = round[Number(row.ord) - 1]!;
         if (row.deferred) deferred.push(entry);
         else outcomes[entry.index] = { located: row.located, campaignId: row.campaign_id };
+        if (row.suppress_as !== null && row.to_e164 !== null) suppressed.push({ to: row.to_e164, source: row.suppress_as });
       }
       round = deferred;
     }
+    for (const { to, source } of suppressed) await this.suppressPeople(sql, accountId, [to], source, nowMs);
     statuses.forEach((change, index) => {
       const outcome = outcomes[index]!;
       if (!outcome.located) {
@@ -674,7 +766,7 @@ export class PostgresStore implements ServiceStore {
    * duplicate_key, else a number seen before is duplicate_recipient. ON CONFLICT DO NOTHING backs the check up.
    */
   async addMessages(
-    campaignId: string, accountId: string, rows: readonly NewMessage[], acceptingStates: readonly CampaignState[], nowMs: number,
+    campaignId: string, accountId: string, given: readonly NewMessage[], acceptingStates: readonly CampaignState[], nowMs: number,
   ): Promise<InsertResult[] | null> {
     return this.transaction(async (sql) => {
       if (await this.lockCampaignAccount(sql, campaignId) === null) return null;
@@ -682,13 +774,18 @@ export class PostgresStore implements ServiceStore {
         'SELECT state FROM campaigns WHERE id = $1 FOR SHARE', [campaignId]);
       const state = campaign[0]?.state;
       if (state === undefined || !acceptingStates.includes(state)) return null;
-      if (rows.length === 0) return [];
+      if (given.length === 0) return [];
+      const rows = await this.resolveUserIds(sql, accountId, given);
 
       const { rows: existing } = await sql.query<{ kind: 'key' | 'to'; value: string }>(
         `SELECT 'key' AS kind, row_key AS value FROM messages WHERE campaign_id = $1 AND row_key = ANY($2::text[])
          UNION ALL
-         SELECT 'to', to_e164 FROM messages WHERE campaign_id = $1 AND to_e164 = ANY($3::text[])`,
-        [campaignId, rows.map((r) => r.key), rows.map((r) => r.to)],
+         SELECT 'to', to_e164 FROM messages WHERE campaign_id = $1 AND to_e164 = ANY($3::text[])
+         UNION ALL
+         -- A number whose person is already in the campaign under their BSUID.
+         SELECT 'to', r.to_e164 FROM recipient_ids r JOIN messages m ON m.campaign_id = $1 AND m.to_e164 = r.user_id
+         WHERE r.account_id = $4 AND r.to_e164 = ANY($3::text[])`,
+        [campaignId, rows.map((r) => r.key), rows.map((r) => r.to), accountId],
       );
       const keys = new Set(existing.filter((e) => e.kind === 'key').map((e) => e.value));
       const recipients = new Set(existing.filter((e) => e.kind === 'to').map((e) => e.value));
@@ -732,6 +829,21 @@ export class PostgresStore implements ServiceStore {
       }
       return results;
     });
+  }
+
+  /**
+   * Rows named by BSUID go to the person's number when the account knows it (Meta asks for numbers where we have
+   * them), which also makes them duplicates of a row of that number. One statement, only when a row has a BSUID.
+   */
+  private async resolveUserIds(sql: Sql, accountId: string, rows: readonly NewMessage[]): Promise<readonly NewMessage[]> {
+    const userIds = rows.filter((r) => isBusinessScopedUserId(r.to)).map((r) => r.to);
+    if (userIds.length === 0) return rows;
+    const { rows: known } = await sql.query<{ user_id: string; to_e164: string }>(
+      'SELECT user_id, to_e164 FROM recipient_ids WHERE account_id = $1 AND user_id = ANY($2::text[]) AND to_e164 IS NOT NULL',
+      [accountId, userIds],
+    );
+    const phoneOf = new Map(known.map((k) => [k.user_id, k.to_e164]));
+    return rows.map((r) => (phoneOf.has(r.to) ? { ...r, to: phoneOf.get(r.to) as string } : r));
   }
 
   async loadQueued(campaignId: string, afterId: number, limit: number): Promise<QueuedMessage[]> {
@@ -863,24 +975,23 @@ export class PostgresStore implements ServiceStore {
   async addSuppression(accountId: string, to: string, source: string, nowMs: number): Promise<void> {
     await this.transaction(async (sql) => {
       await lockAccounts(sql, [accountId]);
-      await sql.query(
-        `INSERT INTO suppressions (account_id, to_e164, source, created_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (account_id, to_e164) DO NOTHING`,
-        [accountId, to, source, nowMs],
-      );
+      await this.suppressPeople(sql, accountId, [to], source, nowMs);
     });
   }
 
   /** Lifting a suppression needs no lock: a claim that still sees it merely skips a row it could have sent. */
+  /** Takes the person off the list: `to` and every id linked to it (a number's BSUIDs, a BSUID's number). */
   async removeSuppression(accountId: string, to: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query('DELETE FROM suppressions WHERE account_id = $1 AND to_e164 = $2', [accountId, to]);
+    const { rowCount } = await this.pool.query(
+      `WITH seeds AS (SELECT $2::text AS key), keys AS (${PERSON_KEYS('$1')})
+       DELETE FROM suppressions WHERE account_id = $1 AND to_e164 IN (SELECT key FROM keys)`,
+      [accountId, to],
+    );
     return rowCount > 0;
   }
 
   async listSuppressions(accountId: string): Promise<SuppressionEntry[]> {
-    const rows = await this.rows(
-      'SELECT to_e164, source, created_at FROM suppressions WHERE account_id = $1 ORDER BY created_at DESC, to_e164', [accountId]);
-    return rows.map((r) => ({ to: r.to_e164 as string, source: r.source as string, createdAt: r.created_at as number }));
+    return toSuppressionEntries(await this.rows(SUPPRESSION_LIST_SQL((n) => `$${n}`), [accountId]), isBusinessScopedUserId);
   }
 
   // ---- sheet write-back
@@ -946,6 +1057,27 @@ function groupByKind(outcomes: readonly SendOutcome[]): SendOutcome[][] {
     else groups.set(outcome.kind, [outcome]);
   }
   return [...groups.values()];
+}
+
+/**
+ * The ids a person may be known by in the account's rows, as an SQL text[]: `recipients` (an SQL text[] of the
+ * number's spellings), the BSUID `userId` (SQL text, may be NULL) and the number the account knows for that BSUID.
+ */
+function KEYS_OF(accountParam: string, recipients: string, userId: string): string {
+  return `ARRAY(SELECT unnest(${recipients}) UNION SELECT ${userId} WHERE ${userId} IS NOT NULL
+    UNION SELECT r.to_e164 FROM recipient_ids r WHERE r.account_id = ${accountParam} AND r.user_id = ${userId}
+      AND r.to_e164 IS NOT NULL)`;
+}
+
+/**
+ * A `keys` CTE body over a `seeds(key)` CTE: the seeds and every id the account links to them (a BSUID's number,
+ * a number's BSUIDs), for suppressing or un-suppressing a person whole.
+ */
+function PERSON_KEYS(accountParam: string): string {
+  return `SELECT key FROM seeds
+    UNION SELECT r.to_e164 FROM recipient_ids r JOIN seeds ON r.account_id = ${accountParam} AND r.user_id = seeds.key
+      WHERE r.to_e164 IS NOT NULL
+    UNION SELECT r.user_id FROM recipient_ids r JOIN seeds ON r.account_id = ${accountParam} AND r.to_e164 = seeds.key`;
 }
 
 /**

@@ -4,10 +4,11 @@
 import Database from 'better-sqlite3';
 import type { MessageStatus } from '../../campaigns/message-status';
 import type { CompactableStore } from '../../privacy/compactor';
-import { toAccount, toCampaign, toExportedMessage } from '../stored-rows';
+import { isBusinessScopedUserId } from '../../campaigns/business-scoped-user-id';
+import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toExportedMessage, toSuppressionEntries } from '../stored-rows';
 import type {
   AccountErasureCounts, AccountExportSource, AccountSnapshot, ContactErasureCounts, ContentPurgeResult, ErasureStore,
-  ExportedMessage, ExportedSuppression, ExportedWebhook, RetentionPolicy, RetentionStore,
+  ExportedMessage, ExportedRecipientId, ExportedSuppression, ExportedWebhook, RetentionPolicy, RetentionStore,
 } from '../../privacy/privacy-ports';
 
 type Row = Record<string, unknown>;
@@ -68,11 +69,14 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
       deleteAccountMessages: db.prepare(`DELETE FROM messages WHERE campaign_id IN (${accountMessages})`),
       deleteCampaigns: db.prepare('DELETE FROM campaigns WHERE account_id = ?'),
       deleteSuppressions: db.prepare('DELETE FROM suppressions WHERE account_id = ?'),
+      deleteRecipientIds: db.prepare('DELETE FROM recipient_ids WHERE account_id = ?'),
       deleteWebhooks: db.prepare('DELETE FROM webhook_inbox WHERE account_id = ?'),
       deleteAccount: db.prepare('DELETE FROM accounts WHERE id = ?'),
       contactReplies: db.prepare(`SELECT COUNT(*) AS n FROM messages
         WHERE campaign_id IN (${accountMessages}) AND to_e164 = ? AND reply_at IS NOT NULL`),
       deleteContactMessages: db.prepare(`DELETE FROM messages WHERE campaign_id IN (${accountMessages}) AND to_e164 = ?`),
+      contactUserIds: db.prepare('SELECT user_id FROM recipient_ids WHERE account_id = ? AND to_e164 = ?').pluck(),
+      deleteContactUserIds: db.prepare('DELETE FROM recipient_ids WHERE account_id = ? AND to_e164 = ?'),
       isSuppressed: db.prepare('SELECT 1 FROM suppressions WHERE account_id = ? AND to_e164 = ?'),
     };
   }
@@ -190,6 +194,7 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
       const messages = s.deleteAccountMessages.run(accountId).changes;
       const campaigns = s.deleteCampaigns.run(accountId).changes;
       const suppressions = s.deleteSuppressions.run(accountId).changes;
+      s.deleteRecipientIds.run(accountId);
       const webhooks = s.deleteWebhooks.run(accountId).changes;
       // The secrets (sealed tokens, the API key's hash) live on the account row itself.
       s.deleteAccount.run(accountId);
@@ -201,8 +206,15 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
   async deleteContact(accountId: string, to: string): Promise<ContactErasureCounts> {
     const s = this.statements;
     return this.inTransaction(() => {
-      const replies = (s.contactReplies.get(accountId, to) as { n: number }).n;
-      const messages = s.deleteContactMessages.run(accountId, to).changes;
+      // The person's BSUIDs go too, with any rows that were sent to them by BSUID.
+      const ids = [to, ...(s.contactUserIds.all(accountId, to) as string[])];
+      let replies = 0;
+      let messages = 0;
+      for (const id of ids) {
+        replies += (s.contactReplies.get(accountId, id) as { n: number }).n;
+        messages += s.deleteContactMessages.run(accountId, id).changes;
+      }
+      s.deleteContactUserIds.run(accountId, to);
       // The suppression row is kept as it is: the number, how it opted out and when. It holds nothing else.
       const isStillSuppressed = s.isSuppressed.get(accountId, to) !== undefined;
       return { messages, replies, isStillSuppressed };
@@ -267,10 +279,15 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
         }
       }),
       suppressions: () => track(async function* suppressions() {
-        const rows = reader.prepare('SELECT to_e164, source, created_at FROM suppressions WHERE account_id = ? ORDER BY to_e164')
+        // As people (a number and its BSUID together), as GET /v1/suppressions shows them.
+        const rows = reader.prepare(SUPPRESSION_LIST_SQL(() => '?')).all(accountId) as Row[];
+        for (const entry of toSuppressionEntries(rows, isBusinessScopedUserId)) yield entry satisfies ExportedSuppression;
+      }),
+      recipientIds: () => track(async function* recipientIds() {
+        const rows = reader.prepare('SELECT user_id, to_e164, updated_at FROM recipient_ids WHERE account_id = ? ORDER BY user_id')
           .iterate(accountId);
         for (const r of rows as Iterable<Row>) {
-          yield { to: r.to_e164 as string, source: r.source as string, createdAt: r.created_at as number } satisfies ExportedSuppression;
+          yield { userId: r.user_id as string, to: (r.to_e164 as string | null) ?? null, updatedAt: r.updated_at as number } satisfies ExportedRecipientId;
         }
       }),
       pendingWebhooks: () => track(async function* pendingWebhooks() {

@@ -83,6 +83,17 @@ CREATE TABLE IF NOT EXISTS suppressions (
   PRIMARY KEY (account_id, to_e164)
 ) WITHOUT ROWID;
 
+-- Which business-scoped user id (BSUID) is which number, per account, as Meta's webhooks said (to_e164 NULL: the
+-- number was never shared). A recipient is either kind of id: suppressions and rows hold either in to_e164.
+CREATE TABLE IF NOT EXISTS recipient_ids (
+  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+  user_id TEXT NOT NULL,
+  to_e164 TEXT,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (account_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS recipient_ids_by_phone ON recipient_ids(account_id, to_e164);
+
 CREATE TABLE IF NOT EXISTS webhook_inbox (
   id INTEGER PRIMARY KEY,
   account_id TEXT NOT NULL,

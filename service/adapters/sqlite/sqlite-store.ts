@@ -4,16 +4,17 @@ import Database from 'better-sqlite3';
 import type { CampaignState, StateReason } from '../../campaigns/campaign';
 import type { MessageStatus } from '../../campaigns/message-status';
 import { MESSAGE_STATUSES } from '../../campaigns/message-status';
+import { isBusinessScopedUserId } from '../../campaigns/business-scoped-user-id';
 import {
   LeaseLostError,
   type Account, type AccountSecrets, type BatchItemResult, type BatchWrite, type Campaign, type CampaignTransition,
-  type InsertResult, type MessageError, type MessageView, type NewMessage, type PendingWebhook, type QueuedMessage,
+  type IdentityChange, type InsertResult, type MessageError, type MessageView, type NewMessage, type PendingWebhook, type QueuedMessage,
   type SenderFence, type SenderLease, type SendOutcome, type StatusCounts, type WebhookApplied, type WebhookEffects,
 } from '../../campaigns/ports';
 import type { MessageChange, SheetCampaign } from '../../sheets/sheet-ports';
 import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '../../service-store';
 import { SqlitePrivacyStore } from './sqlite-privacy-store';
-import { toAccount, toCampaign, toSecrets, toView } from '../stored-rows';
+import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toSecrets, toSuppressionEntries, toView } from '../stored-rows';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './sqlite-schema';
 
 export type { NewAccount, SecretCipher } from '../../service-store';
@@ -130,10 +131,20 @@ export class SqliteStore implements ServiceStore {
       addSuppression: db.prepare(`INSERT INTO suppressions(account_id, to_e164, source, created_at) VALUES (?, ?, ?, ?)
         ON CONFLICT(account_id, to_e164) DO NOTHING`),
       removeSuppression: db.prepare('DELETE FROM suppressions WHERE account_id = ? AND to_e164 = ?'),
-      listSuppressions: db.prepare('SELECT to_e164, source, created_at FROM suppressions WHERE account_id = ? ORDER BY created_at DESC'),
+      listSuppressions: db.prepare(SUPPRESSION_LIST_SQL(() => '?')),
       latestSentTo: db.prepare(`SELECT id, campaign_id, to_e164, status FROM messages
         WHERE account_id = ? AND to_e164 = ? AND sent_at IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT 1`),
       setReply: db.prepare('UPDATE messages SET reply_text = ?, reply_at = ?, seq = ?, updated_at = ? WHERE id = ?'),
+      phoneOfUserId: db.prepare('SELECT to_e164 FROM recipient_ids WHERE account_id = ? AND user_id = ? AND to_e164 IS NOT NULL').pluck(),
+      userIdsOfPhone: db.prepare('SELECT user_id FROM recipient_ids WHERE account_id = ? AND to_e164 = ?').pluck(),
+      upsertIdentity: db.prepare(`INSERT INTO recipient_ids(account_id, user_id, to_e164, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT(account_id, user_id) DO UPDATE SET to_e164 = excluded.to_e164, updated_at = excluded.updated_at
+        WHERE excluded.to_e164 IS NOT NULL AND to_e164 IS NOT excluded.to_e164`),
+      deleteIdentity: db.prepare('DELETE FROM recipient_ids WHERE account_id = ? AND user_id = ?'),
+      suppressionSource: db.prepare('SELECT source FROM suppressions WHERE account_id = ? AND to_e164 = ?').pluck(),
+      // CROSS JOIN fixes the order: from the number's BSUIDs (usually none) to the campaign's rows, never a scan of them.
+      recipientOfPersonExists: db.prepare(`SELECT 1 FROM recipient_ids r CROSS JOIN messages m
+        ON m.campaign_id = ? AND m.to_e164 = r.user_id WHERE r.account_id = ? AND r.to_e164 = ?`),
       sheetCampaigns: db.prepare(`SELECT c.id, c.account_id, c.sheet_json, c.sheet_cursor FROM campaigns c
         WHERE c.sheet_json IS NOT NULL AND EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id AND m.seq > c.sheet_cursor)
         LIMIT ?`),
@@ -343,11 +354,15 @@ export class SqliteStore implements ServiceStore {
   }
 
   private insertMessage(campaignId: string, accountId: string, row: NewMessage, nowMs: number): InsertResult {
-    if (this.statements.keyExists.get(campaignId, row.key)) return 'duplicate_key';
-    if (this.statements.recipientExists.get(campaignId, row.to)) return 'duplicate_recipient';
-    const status = this.statements.isSuppressed.get(accountId, row.to) !== undefined ? 'skipped' : 'queued';
-    this.statements.insertMessage.run(
-      campaignId, accountId, row.key, row.to, JSON.stringify(row.params),
+    const s = this.statements;
+    if (s.keyExists.get(campaignId, row.key)) return 'duplicate_key';
+    // A row named by BSUID goes to the person's number when the account knows it (Meta asks for numbers where we
+    // have them), which also makes it a duplicate of a row of that number.
+    const to = isBusinessScopedUserId(row.to) ? (s.phoneOfUserId.get(accountId, row.to) as string | undefined) ?? row.to : row.to;
+    if (s.recipientExists.get(campaignId, to) || s.recipientOfPersonExists.get(campaignId, accountId, to)) return 'duplicate_recipient';
+    const status = s.isSuppressed.get(accountId, to) !== undefined ? 'skipped' : 'queued';
+    s.insertMessage.run(
+      campaignId, accountId, row.key, to, JSON.stringify(row.params),
       row.headerMedia ? JSON.stringify(row.headerMedia) : null, status, this.nextSeq(), nowMs,
     );
     return 'inserted';
@@ -446,7 +461,11 @@ export class SqliteStore implements ServiceStore {
     return this.statements.recentRecipients.all(accountId, sinceMs, sinceMs) as { to: string; firstAtMs: number; lastAtMs: number }[];
   }
 
-  /** One stored body's statuses, replies and preferences, then its removal from the inbox (inside writeBatch). */
+  /**
+   * One stored body's statuses, the phone ↔ BSUID pairs it names, its replies, preferences and identity changes, in
+   * that order, then its removal from the inbox (inside writeBatch). An opt-out suppresses the person: every number
+   * and BSUID the account knows for them.
+   */
   private applyWebhook(inboxId: number, accountId: string, effects: WebhookEffects, nowMs: number): WebhookApplied {
     const s = this.statements;
     const touched = new Set<string>();
@@ -472,29 +491,86 @@ export class SqliteStore implements ServiceStore {
       result.statuses.applied++;
       touched.add(row.campaign_id);
       if (change.status === 'failed') result.failed.push({ campaignId: row.campaign_id, code: error?.code ?? 'unknown' });
-      if (change.suppressAs) s.addSuppression.run(accountId, row.to_e164, change.suppressAs, nowMs);
+      if (change.suppressAs) this.suppressPerson(accountId, [row.to_e164], change.suppressAs, nowMs);
+    }
+    for (const identity of effects.identities) {
+      const phone = identity.phones[0] ?? null;
+      s.upsertIdentity.run(accountId, identity.userId, phone, nowMs);
+      if (phone !== null) this.linkSuppressions(accountId, [identity.userId, phone], nowMs);
     }
     for (const reply of effects.replies) {
+      const keys = this.keysOf(accountId, reply.recipients, reply.userId);
       const row = (reply.contextWamid ? s.trackedByWamid.get(reply.contextWamid, accountId) as TrackedRow | undefined : undefined)
-        ?? this.latestSentTo(accountId, reply.recipients);
+        ?? this.latestSentTo(accountId, keys);
       if (row) {
         s.setReply.run(reply.text, reply.atMs, this.nextSeq(), nowMs, row.id);
         touched.add(row.campaign_id);
       }
-      if (reply.isOptOut) s.addSuppression.run(accountId, row?.to_e164 ?? reply.recipients[0], 'keyword', nowMs);
+      if (reply.isOptOut) this.suppressPerson(accountId, [row?.to_e164 ?? reply.recipients[0], reply.userId], 'keyword', nowMs);
     }
     for (const preference of effects.preferences) {
+      const keys = this.keysOf(accountId, preference.recipients, preference.userId);
       if (preference.value === 'stop') {
-        const to = this.latestSentTo(accountId, preference.recipients)?.to_e164 ?? preference.recipients[0];
-        s.addSuppression.run(accountId, to, 'user_preferences', nowMs);
+        const to = this.latestSentTo(accountId, keys)?.to_e164 ?? preference.recipients[0];
+        this.suppressPerson(accountId, [to, preference.userId], 'user_preferences', nowMs);
       } else {
-        for (const to of preference.recipients) s.removeSuppression.run(accountId, to);
+        for (const key of this.personKeys(accountId, keys)) s.removeSuppression.run(accountId, key);
       }
     }
+    for (const change of effects.identityChanges) this.changeIdentity(accountId, change, nowMs);
     s.deleteWebhook.run(inboxId);
     this.webhookClaims.delete(inboxId);
     result.touchedCampaignIds = [...touched];
     return result;
+  }
+
+  /** The ids a person may be known by in the account's rows: the number's spellings, the BSUID and its number. */
+  private keysOf(accountId: string, recipients: readonly string[], userId: string | null): string[] {
+    if (userId === null) return [...recipients];
+    const phone = this.statements.phoneOfUserId.get(accountId, userId) as string | undefined;
+    return [...new Set([...recipients, userId, ...(phone ? [phone] : [])])];
+  }
+
+  /** `seeds` and every id the account links to them (a BSUID's number, a number's BSUIDs). */
+  private personKeys(accountId: string, seeds: readonly (string | null | undefined)[]): string[] {
+    const keys = new Set<string>();
+    for (const seed of seeds) {
+      if (!seed) continue;
+      keys.add(seed);
+      if (isBusinessScopedUserId(seed)) {
+        const phone = this.statements.phoneOfUserId.get(accountId, seed) as string | undefined;
+        if (phone) keys.add(phone);
+      } else {
+        for (const userId of this.statements.userIdsOfPhone.all(accountId, seed) as string[]) keys.add(userId);
+      }
+    }
+    return [...keys];
+  }
+
+  private suppressPerson(accountId: string, seeds: readonly (string | null | undefined)[], source: string, nowMs: number): void {
+    for (const key of this.personKeys(accountId, seeds)) this.statements.addSuppression.run(accountId, key, source, nowMs);
+  }
+
+  /** When one of `keys` (ids of one person) is suppressed, all are, with the same source. */
+  private linkSuppressions(accountId: string, keys: readonly string[], nowMs: number): void {
+    const source = keys.map((key) => this.statements.suppressionSource.get(accountId, key) as string | undefined).find(Boolean);
+    if (source) for (const key of keys) this.statements.addSuppression.run(accountId, key, source, nowMs);
+  }
+
+  /** A new number or BSUID: the pair follows, and so does a suppression of the person as they were. */
+  private changeIdentity(accountId: string, change: IdentityChange, nowMs: number): void {
+    const s = this.statements;
+    const before = this.personKeys(accountId, change.previous);
+    const previousUserIds = change.previous.filter(isBusinessScopedUserId);
+    const phone = change.phones[0]
+      ?? previousUserIds.map((userId) => s.phoneOfUserId.get(accountId, userId) as string | undefined).find(Boolean) ?? null;
+    for (const userId of previousUserIds) if (userId !== change.userId) s.deleteIdentity.run(accountId, userId);
+    if (change.userId !== null) s.upsertIdentity.run(accountId, change.userId, phone, nowMs);
+    const source = before.map((key) => s.suppressionSource.get(accountId, key) as string | undefined).find(Boolean);
+    if (source) for (const key of [change.userId, ...change.phones]) if (key) s.addSuppression.run(accountId, key, source, nowMs);
+    // A retired BSUID names nobody any more: its entry moved to the new one. (A previous number stays listed: it
+    // may reach someone else one day, and wrongly sparing a number is worse than wrongly keeping one.)
+    for (const userId of previousUserIds) if (userId !== change.userId) s.removeSuppression.run(accountId, userId);
   }
 
   /** The latest sent campaign message of the account to any of `recipients`. */
@@ -538,18 +614,19 @@ export class SqliteStore implements ServiceStore {
     return new Set(recipients.filter((to) => this.statements.isSuppressed.get(accountId, to) !== undefined));
   }
 
+  /** Puts the person on the list: `to` and every id linked to it. */
   async addSuppression(accountId: string, to: string, source: string, nowMs: number): Promise<void> {
-    this.statements.addSuppression.run(accountId, to, source, nowMs);
+    this.transaction(() => this.suppressPerson(accountId, [to], source, nowMs));
   }
 
+  /** Takes the person off the list: `to` and every id linked to it (a number's BSUIDs, a BSUID's number). */
   async removeSuppression(accountId: string, to: string): Promise<boolean> {
-    return this.statements.removeSuppression.run(accountId, to).changes > 0;
+    return this.transaction(() => this.personKeys(accountId, [to])
+      .reduce((removed, key) => this.statements.removeSuppression.run(accountId, key).changes > 0 || removed, false));
   }
 
   async listSuppressions(accountId: string): Promise<SuppressionEntry[]> {
-    return (this.statements.listSuppressions.all(accountId) as Row[]).map((r) => ({
-      to: r.to_e164 as string, source: r.source as string, createdAt: r.created_at as number,
-    }));
+    return toSuppressionEntries(this.statements.listSuppressions.all(accountId) as Row[], isBusinessScopedUserId);
   }
 
   // ---- sheet write-back

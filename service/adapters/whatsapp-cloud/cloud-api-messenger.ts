@@ -2,6 +2,7 @@
 // message was accepted, refused, never left, or is in doubt. Never throws per message; never retries (the domain does).
 import { Agent, errors as undiciErrors } from 'undici';
 import type { Messenger, SenderCredentials, SendRequest, SendResult } from '../../campaigns/ports';
+import { isBusinessScopedUserId } from '../../campaigns/business-scoped-user-id';
 import { GraphEndpoint } from './graph-endpoint';
 
 /** Transport errors raised before any byte of the request could reach the server: safe to send again. */
@@ -33,7 +34,8 @@ export class CloudApiMessenger implements Messenger {
     const body = JSON.stringify({
       messaging_product: 'whatsapp',
       recipient_type: 'individual',
-      to: message.to,
+      // A row named by business-scoped user id goes by `recipient` (CLOUD_API.md §11); with both, Meta takes `to`.
+      ...(isBusinessScopedUserId(message.to) ? { recipient: message.to } : { to: message.to }),
       type: 'template',
       template: { name: message.template.name, language: { code: message.template.language }, components: message.components },
       biz_opaque_callback_data: message.callbackData,

@@ -41,6 +41,8 @@ const EXPECTED: readonly [code: number, action: ErrorAction][] = [
   [131048, 'halt'],
   [131049, 'recipient'],
   [131050, 'recipient'],
+  // CLOUD_API.md §11 (2026): a BSUID recipient for an authentication template.
+  [131062, 'recipient'],
   [131051, 'recipient'],
   [131053, 'recipient'],
   [131056, 'pair_rate'],

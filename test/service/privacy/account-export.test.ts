@@ -47,7 +47,8 @@ function countingSnapshot(count: number) {
         if (state.pulled < count) state.returned = true;
       }
     },
-    suppressions: () => rowsOf([{ to: '+919876540003', source: 'keyword', createdAt: NOW }]),
+    suppressions: () => rowsOf([{ to: '+919876540003', userId: null, source: 'keyword', createdAt: NOW }]),
+    recipientIds: () => rowsOf([]),
     pendingWebhooks: () => rowsOf([]),
     close: async () => {
       state.closed++;

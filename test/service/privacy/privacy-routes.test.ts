@@ -134,7 +134,9 @@ describe('GET /v1/account/export and DELETE /v1/contacts/:to', () => {
       campaignId, key: 'c-7', to: replied, params: params('C7'), status: 'read',
       reply: { text: QUOTING_REPLY, at: expect.any(String) },
     }));
-    expect(doc.suppressions).toEqual([{ to: optedOut, source: expect.any(String), createdAt: expect.any(String) }]);
+    // One person: the number and the business-scoped user id Meta's webhooks named with it.
+    expect(doc.suppressions).toEqual([{ to: optedOut, userId: expect.stringMatching(/^IN\./), source: expect.any(String), createdAt: expect.any(String) }]);
+    expect(doc.recipientIds).toEqual(expect.arrayContaining([{ userId: expect.stringMatching(/^IN\./), to: optedOut, updatedAt: expect.any(String) }]));
     expect(doc.pendingWebhooks).toEqual(expect.any(Array));
 
     const secrets = await runtime.store.getAccountSecrets(accountId);
@@ -174,7 +176,11 @@ describe('GET /v1/account/export and DELETE /v1/contacts/:to', () => {
     const res = await api().delete(`/v1/contacts/${encodeURIComponent('+91-98765-40003')}`).set(auth(key));
     expect(res.body).toEqual({ to: optedOut, erased: { messages: 1, replies: 1 }, suppressed: true });
     const listed = await api().get('/v1/suppressions').set(auth(key));
-    expect(listed.body.suppressions).toEqual([{ to: optedOut, source: expect.any(String), createdAt: expect.any(String) }]);
+    // Erasure took the number ↔ BSUID pair; both ids stay listed, apart, so that neither is ever messaged again.
+    expect(listed.body.suppressions).toEqual([
+      { to: optedOut, source: expect.any(String), createdAt: expect.any(String) },
+      { userId: expect.stringMatching(/^IN\./), source: expect.any(String), createdAt: expect.any(String) },
+    ]);
     await runtime.retention.runOnce();
     expect(rawFiles().has('NameC3')).toBe(false);
 

@@ -76,7 +76,7 @@ describe('RetentionJob', () => {
     expect(fx.rawFiles()).not.toContain('REPLY-TWENTY-DAYS-LATER');
 
     expect([await fx.store.countByStatus('c1'), await fx.store.countByStatus('c2')]).toEqual(countsBefore);
-    expect(await fx.store.listSuppressions('a')).toEqual([{ to: '+919876541109', source: 'keyword', createdAt: t0 }]);
+    expect(await fx.store.listSuppressions('a')).toEqual([{ to: '+919876541109', userId: null, source: 'keyword', createdAt: t0 }]);
     expect(await fx.isSuppressed('a', '+919876541109')).toBe(true);
   });
 

@@ -121,14 +121,15 @@ export function openStoreFixture(): StoreFixture {
           callback: null, wamid: row.wamid, status, from: MESSAGE_STATUSES.filter((s) => isForwardMove(s, status)),
           error: null, suppressAs: null,
         }],
-        replies: [], preferences: [],
+        replies: [], preferences: [], identities: [], identityChanges: [],
       }, nowMs);
     },
     async reply(id, text, atMs, nowMs) {
       const row = rowOf(id);
       if (!row.wamid) throw new Error(`row ${id} was not sent`);
       await applyWebhook(row.account_id, {
-        statuses: [], replies: [{ contextWamid: row.wamid, recipients: [row.to_e164], text, atMs, isOptOut: false }], preferences: [],
+        statuses: [], replies: [{ contextWamid: row.wamid, recipients: [row.to_e164], text, atMs, isOptOut: false, userId: null }], preferences: [],
+        identities: [], identityChanges: [],
       }, nowMs);
     },
     async saveWebhook(accountId, body, nowMs) {

@@ -115,7 +115,10 @@ export async function applyEffects(
   const inboxId = await writeOne(store, { kind: 'save_webhook', accountId, body: Buffer.from('{}'), nowMs });
   return writeOne(store, {
     kind: 'apply_webhook', inboxId, accountId, nowMs,
-    effects: { statuses: effects.statuses ?? [], replies: effects.replies ?? [], preferences: effects.preferences ?? [] },
+    effects: {
+      statuses: effects.statuses ?? [], replies: effects.replies ?? [], preferences: effects.preferences ?? [],
+      identities: effects.identities ?? [], identityChanges: effects.identityChanges ?? [],
+    },
   });
 }
 
@@ -124,7 +127,7 @@ export function statusEvent(
   wamid: string, status: string, callback: { campaignId: string; id: number } | null = null, errorCode?: string,
 ): StatusEvent {
   return {
-    kind: 'status', phoneNumberId: null, wamid, status, timestampMs: NOW, recipientId: null,
+    kind: 'status', phoneNumberId: null, wamid, status, timestampMs: NOW, recipientId: null, recipientUserId: null,
     callbackData: callback ? callbackDataFor(callback.campaignId, callback.id) : null,
     error: errorCode ? { code: errorCode, message: `Failed with ${errorCode}.` } : null,
   };
@@ -240,7 +243,7 @@ export async function runFeedUnderConcurrentWriters(store: ServiceStore, options
           statusRows.push(id);
         } else {
           const text = `reply ${nowMs}`;
-          replies.push({ contextWamid: `wamid.${id}`, recipients: [numberOf.get(id) as string], text, atMs: nowMs, isOptOut: false });
+          replies.push({ contextWamid: `wamid.${id}`, recipients: [numberOf.get(id) as string], text, atMs: nowMs, isOptOut: false, userId: null });
           replyRows.push({ id, text });
         }
       }
@@ -252,7 +255,7 @@ export async function runFeedUnderConcurrentWriters(store: ServiceStore, options
       }
       if (statuses.length + replies.length > 0) {
         const inboxId = await writeOne(store, { kind: 'save_webhook', accountId, body: Buffer.from(`turn ${nowMs}`), nowMs });
-        writes.push({ kind: 'apply_webhook', inboxId, accountId, nowMs, effects: { statuses, replies, preferences: [] } });
+        writes.push({ kind: 'apply_webhook', inboxId, accountId, nowMs, effects: { statuses, replies, preferences: [], identities: [], identityChanges: [] } });
       }
       if (writes.length === 0) return;
       const results = await store.writeBatch(writes);
@@ -460,7 +463,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
             else {
               await writeOne(store, {
                 kind: 'apply_webhook', inboxId, accountId, nowMs: NOW,
-                effects: { statuses: [], preferences: [], replies: [{ contextWamid: null, recipients: [to], text: 'STOP', atMs: NOW, isOptOut: true }] },
+                effects: { statuses: [], preferences: [], identities: [], identityChanges: [], replies: [{ contextWamid: null, recipients: [to], text: 'STOP', atMs: NOW, isOptOut: true, userId: null }] },
               });
             }
             return { startedAt, doneAt: ++tick };
@@ -711,6 +714,77 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
       });
     });
 
+    describe('business-scoped user ids (BSUIDs)', () => {
+      const reply = (userId: string, text: string, isOptOut = false): ReplyChange =>
+        ({ contextWamid: null, recipients: [], userId, text, atMs: NOW + 5, isOptOut });
+      const people = async (accountId: string): Promise<unknown[]> =>
+        (await store.listSuppressions(accountId)).map((s) => [s.to, s.userId]).sort();
+
+      it("a username-only user's reply lands on their row through the learnt pair, and their STOP suppresses number and BSUID", async () => {
+        const { accountId, campaignId } = await seed();
+        const [a, b] = numbers(2) as [string, string];
+        const ids = await addRows(store, accountId, campaignId, [newRow(a), newRow(b)]);
+        const fence = await takeLease(store, accountId);
+        await sendRows(store, fence, [{ id: ids.get(a) as number, wamid: 'wamid.a' }, { id: ids.get(b) as number, wamid: 'wamid.b' }]);
+        // A delivered status of our send names both (Meta's contacts block); the reply names the BSUID only.
+        await applyEffects(store, accountId, { identities: [{ userId: 'US.1001', phones: [a] }] });
+        const replied = await applyEffects(store, accountId, { replies: [reply('US.1001', 'Which sizes?')] }, NOW + 6);
+        expect(replied.touchedCampaignIds).toEqual([campaignId]);
+        expect((await viewsByKey(store, campaignId)).get(`k${a}`)?.reply?.text).toBe('Which sizes?');
+        expect((await viewsByKey(store, campaignId)).get(`k${b}`)?.reply).toBeNull();
+
+        await applyEffects(store, accountId, { replies: [reply('US.1001', 'STOP', true)] }, NOW + 7);
+        expect(await people(accountId)).toEqual([[a, 'US.1001']]);
+        // A later campaign reaches them neither by number nor by BSUID (the BSUID row goes to the known number).
+        const later = uniqueId('camp');
+        await store.insertCampaign(newCampaign(accountId, later));
+        expect(await store.addMessages(later, accountId, [newRow('US.1001', 'k-bsuid'), newRow(a, 'k-phone'), newRow(b, 'k-b')],
+          ['running'], NOW + 8)).toEqual(['inserted', 'duplicate_recipient', 'inserted']);
+        const views = await viewsByKey(store, later);
+        expect([views.get('k-bsuid')?.to, views.get('k-bsuid')?.status, views.get('k-b')?.status]).toEqual([a, 'skipped', 'queued']);
+      });
+
+      it('an opt-out by BSUID alone follows the number once the pair is learnt: its queued row is skipped at claim', async () => {
+        const { accountId, campaignId } = await seed();
+        const [c] = numbers(1, 50) as [string];
+        const ids = await addRows(store, accountId, campaignId, [newRow(c)]);
+        await applyEffects(store, accountId, { preferences: [{ recipients: [], userId: 'BR.2002', value: 'stop' }] });
+        expect(await people(accountId)).toEqual([[null, 'BR.2002']]);
+        await applyEffects(store, accountId, { identities: [{ userId: 'BR.2002', phones: [c] }] });
+        expect(await people(accountId)).toEqual([[c, 'BR.2002']]);
+        const fence = await takeLease(store, accountId);
+        expect(await writeOne(store, { kind: 'claim', fence, ids: [ids.get(c) as number], nowMs: NOW + 1 })).toEqual([]);
+        expect((await viewsByKey(store, campaignId)).get(`k${c}`)?.status).toBe('skipped');
+      });
+
+      it("a new number or BSUID carries the person's opt-out, and the old BSUID's pair is gone", async () => {
+        const { accountId } = await seed();
+        const [d, e] = numbers(2, 60) as [string, string];
+        await applyEffects(store, accountId, { identities: [{ userId: 'IN.3003', phones: [d] }] });
+        await store.addSuppression(accountId, d, 'api', NOW);
+        expect(await people(accountId)).toEqual([[d, 'IN.3003']]);
+        await applyEffects(store, accountId, { identityChanges: [{ previous: ['IN.3003', d], userId: 'IN.4004', phones: [e] }] });
+        const after = await people(accountId);
+        expect(after).toContainEqual([e, 'IN.4004']);
+        expect(after).toContainEqual([d, null]);
+        // A change of BSUID alone keeps the number: the new id is linked to it.
+        await applyEffects(store, accountId, { identityChanges: [{ previous: ['IN.4004'], userId: 'IN.5005', phones: [] }] });
+        expect(await people(accountId)).toContainEqual([e, 'IN.5005']);
+        // Resuming by number takes every id of the person off the list.
+        expect(await store.removeSuppression(accountId, e)).toBe(true);
+        expect(await people(accountId)).toEqual([[d, null]]);
+      });
+
+      it('a row named by a BSUID the account does not know keeps it, and is claimed like any row', async () => {
+        const { accountId, campaignId } = await seed();
+        const ids = await addRows(store, accountId, campaignId, [newRow('US.777000111')]);
+        expect([...ids.keys()]).toEqual(['US.777000111']);
+        const fence = await takeLease(store, accountId);
+        const id = ids.get('US.777000111') as number;
+        expect(await writeOne(store, { kind: 'claim', fence, ids: [id], nowMs: NOW + 1 })).toEqual([id]);
+      });
+    });
+
     describe('replies', () => {
       it('a body of many replies (quoted or not, opt-outs, strangers) ends as its replies applied one body each would', async () => {
         const random = seededRandom(12);
@@ -731,7 +805,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         }));
         const repliesOf = (accountId: string): ReplyChange[] => plan.map((p, i) => ({
           contextWamid: p.isQuoted ? `wamid.${accountId}.${p.to}` : null, recipients: [p.to], text: p.text,
-          atMs: NOW + i, isOptOut: p.isOptOut,
+          atMs: NOW + i, isOptOut: p.isOptOut, userId: null,
         }));
         const [whole, oneByOne] = sides as [(typeof sides)[number], (typeof sides)[number]];
         const atOnce = await applyEffects(store, whole.accountId, { replies: repliesOf(whole.accountId) }, NOW + 100);
@@ -915,7 +989,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         // Apply half; after the claims run out, only the other half comes back.
         const applied = inboxIds.slice(0, 6);
         for (const inboxId of applied) {
-          await writeOne(store, { kind: 'apply_webhook', inboxId, accountId, nowMs: NOW, effects: { statuses: [], replies: [], preferences: [] } });
+          await writeOne(store, { kind: 'apply_webhook', inboxId, accountId, nowMs: NOW, effects: { statuses: [], replies: [], preferences: [], identities: [], identityChanges: [] } });
         }
         await passTime(SHORT_TTL_MS);
         const again = await Promise.all(Array.from({ length: 3 }, () => store.claimPendingWebhooks(100, 60_000)));
@@ -936,8 +1010,8 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           const fence = await takeLease(store, accountId);
           await sendRows(store, fence, [{ id: ids.get(tos[0] as string) as number, wamid: `wamid.${accountId}` }]);
           await applyEffects(store, accountId, {
-            replies: [{ contextWamid: `wamid.${accountId}`, recipients: [tos[0] as string], text: 'hello', atMs: NOW, isOptOut: false }],
-            preferences: [{ recipients: [tos[1] as string], value: 'stop' }],
+            replies: [{ contextWamid: `wamid.${accountId}`, recipients: [tos[0] as string], text: 'hello', atMs: NOW, isOptOut: false, userId: null }],
+            preferences: [{ recipients: [tos[1] as string], userId: null, value: 'stop' }],
           });
           await store.addSuppression(accountId, tos[2] as string, 'api', NOW);
           await writeOne(store, { kind: 'save_webhook', accountId, body: Buffer.from(`pending ${accountId}`), nowMs: NOW });

@@ -155,7 +155,7 @@ describe('status webhooks applied through writeBatch', () => {
     const [stopped, other] = statusChangesFor([status('wamid.1', 'failed', null, '131050'), status('wamid.2', 'failed', null, '131049')]).changes;
     expect([stopped?.suppressAs, other?.suppressAs]).toEqual(['user_preferences', null]);
     await apply('a1', [status('wamid.1', 'failed', null, '131050'), status('wamid.2', 'failed', null, '131049')], NOW + 1);
-    expect(await store.listSuppressions('a1')).toEqual([{ to: '+911', source: 'user_preferences', createdAt: NOW + 1 }]);
+    expect(await store.listSuppressions('a1')).toEqual([{ to: '+911', userId: null, source: 'user_preferences', createdAt: NOW + 1 }]);
     // A 131050 for a row already settled as failed is not applied, so it suppresses nobody.
     await store.removeSuppression('a1', '+911');
     await apply('a1', [status('wamid.1', 'failed', null, '131050')], NOW + 2);
@@ -194,7 +194,7 @@ describe('status webhooks applied through writeBatch', () => {
     const { changes } = statusChangesFor([status('wamid.1', 'delivered')]);
     const inboxId = await writeOne(store, { kind: 'save_webhook', accountId: 'a1', body: Buffer.from('{"statuses":[]}'), nowMs: NOW });
     expect((await store.claimPendingWebhooks(10, 60_000)).map((p) => p.id)).toEqual([inboxId]);
-    await writeOne(store, { kind: 'apply_webhook', inboxId, accountId: 'a1', effects: { statuses: changes, replies: [], preferences: [] }, nowMs: NOW + 1 });
+    await writeOne(store, { kind: 'apply_webhook', inboxId, accountId: 'a1', effects: { statuses: changes, replies: [], preferences: [], identities: [], identityChanges: [] }, nowMs: NOW + 1 });
     expect((await row('c1', '+911'))?.status).toBe('delivered');
     expect(await store.privacy.deleteStaleWebhooks('a1', Number.MAX_SAFE_INTEGER)).toBe(0);
   });

@@ -24,7 +24,7 @@ function inbound(from: string, type: string, part: unknown, contextWamid?: strin
 }
 
 function preference(waId: string, value: string, category: string | null = 'marketing_messages'): PreferenceEvent {
-  return { kind: 'preference', phoneNumberId: 'p1', waId, category, value, timestampMs: NOW };
+  return { kind: 'preference', phoneNumberId: 'p1', waId, userId: null, category, value, timestampMs: NOW };
 }
 
 describe('inbound replies and preferences applied through writeBatch', () => {
@@ -121,7 +121,7 @@ describe('inbound replies and preferences applied through writeBatch', () => {
 
   it('puts a marketing stop preference on the list and takes it off on resume', async () => {
     await handle([], [preference('447700900123', 'stop')]);
-    expect(await store.listSuppressions('a1')).toEqual([{ to: '+447700900123', source: 'user_preferences', createdAt: NOW }]);
+    expect(await store.listSuppressions('a1')).toEqual([{ to: '+447700900123', userId: null, source: 'user_preferences', createdAt: NOW }]);
     await handle([], [preference('447700900123', 'resume')]);
     expect(await isSuppressed('+447700900123')).toBe(false);
     // Other categories and values change nothing.
@@ -131,7 +131,7 @@ describe('inbound replies and preferences applied through writeBatch', () => {
 
   it('a stop preference suppresses the number sent to, and resume lifts every spelling', async () => {
     await handle([], [preference('551187654321', 'stop')]);
-    expect(await store.listSuppressions('a1')).toEqual([{ to: '+5511987654321', source: 'user_preferences', createdAt: NOW }]);
+    expect(await store.listSuppressions('a1')).toEqual([{ to: '+5511987654321', userId: null, source: 'user_preferences', createdAt: NOW }]);
     await store.addSuppression('a1', '+551187654321', 'api', NOW);
     await handle([], [preference('551187654321', 'resume')]);
     expect(await store.listSuppressions('a1')).toEqual([]);

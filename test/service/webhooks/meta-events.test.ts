@@ -17,7 +17,7 @@ describe('readMetaEvents', () => {
     ]);
     expect(statuses[0]).toEqual({
       kind: 'status', phoneNumberId: '106540352242922', wamid: 'wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI1', status: 'sent',
-      timestampMs: 1750030073000, recipientId: '919876543210', callbackData: 'c_abc.41', error: null,
+      timestampMs: 1750030073000, recipientId: '919876543210', recipientUserId: null, callbackData: 'c_abc.41', error: null,
     });
     // Numeric timestamps are read too.
     expect(statuses[2]).toMatchObject({
@@ -49,8 +49,8 @@ describe('readMetaEvents', () => {
     const { events, skipped } = readMetaEvents(fixture('user-preferences.json'));
     expect(skipped).toBe(0);
     expect(events).toEqual([
-      { kind: 'preference', phoneNumberId: '106540352242922', waId: '16505551234', category: 'marketing_messages', value: 'stop', timestampMs: 1731705721000 },
-      { kind: 'preference', phoneNumberId: '106540352242922', waId: '16505551235', category: 'marketing_messages', value: 'resume', timestampMs: 1731705722000 },
+      { kind: 'preference', phoneNumberId: '106540352242922', waId: '16505551234', userId: null, category: 'marketing_messages', value: 'stop', timestampMs: 1731705721000 },
+      { kind: 'preference', phoneNumberId: '106540352242922', waId: '16505551235', userId: null, category: 'marketing_messages', value: 'resume', timestampMs: 1731705722000 },
     ]);
   });
 

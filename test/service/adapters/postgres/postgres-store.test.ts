@@ -365,7 +365,7 @@ describe.runIf(hasPostgres)('PostgresStore on PostgreSQL', () => {
     expect(await a.claimPendingWebhooks(50, 150)).toEqual([]);
     // Applied bodies leave the inbox; the others come back once their claim has run out.
     await a.writeBatch(inboxIds.slice(0, 10).map((inboxId) => ({
-      kind: 'apply_webhook' as const, inboxId, accountId: 'inbox-acct', effects: { statuses: [], replies: [], preferences: [] }, nowMs: 50,
+      kind: 'apply_webhook' as const, inboxId, accountId: 'inbox-acct', effects: { statuses: [], replies: [], preferences: [], identities: [], identityChanges: [] }, nowMs: 50,
     })));
     await sleep(200);
     expect((await b.claimPendingWebhooks(50, 150)).map((w) => w.id)).toEqual(inboxIds.slice(10));
