@@ -34,6 +34,7 @@ import { ContactErasure } from './privacy/contact-erasure';
 import { DAY_MS, DEFAULT_RETENTION_OPTIONS, RetentionJob } from './privacy/retention-job';
 import { SheetSync } from './sheets/sheet-sync';
 import { CloudApiSimulator, type NumberConfig } from './simulator/cloud-api-simulator';
+import { AccountHealthKeeper } from './webhooks/account-health';
 import { WebhookProcessor } from './webhooks/webhook-processor';
 
 export interface ServiceRuntimeOptions {
@@ -130,6 +131,14 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   const engine = new CampaignEngine(store, messenger, clock, logger, engineOptions);
   const campaigns = new CampaignService(store, templates, engine, messenger, clock, newId);
   const webhooks = new WebhookProcessor(store, engine, clock, logger);
+  // Meta's management webhooks: template status pauses campaigns, the tier moves the daily limit, and so on.
+  webhooks.useHealthKeeper(new AccountHealthKeeper(store.health, {
+    getAccount: (id) => store.getAccount(id),
+    listCampaigns: (id) => store.listCampaigns(id),
+    pauseCampaign: (id, reason) => engine.pause(id, reason),
+    limitsChanged: (id) => engine.limitsChanged(id),
+    templatesChanged: (id) => templates.invalidate(id),
+  }, logger));
 
   // Sandbox accounts send to this simulator, which posts signed webhooks back to this very service over HTTP.
   const sandboxSimulator = new CloudApiSimulator({
@@ -166,7 +175,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   });
 
   const app = createApp({
-    store, campaigns, webhooks, logger, hashApiKey, webhookUrlFor,
+    store, campaigns, webhooks, logger, hashApiKey, webhookUrlFor, health: store.health,
     serviceAccountEmail: sheetWriter?.serviceAccountEmail ?? null,
     sandboxHandler: (req, res) => sandboxSimulator.handle(req, res),
     extraRoutes: [

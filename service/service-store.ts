@@ -6,6 +6,7 @@ import type {
 import type { CompactableStore } from './privacy/compactor';
 import type { AccountExportSource, ErasureStore, RetentionStore } from './privacy/privacy-ports';
 import type { SheetSyncStore } from './sheets/sheet-ports';
+import type { HealthStore } from './webhooks/account-health';
 
 /** Encrypts secrets before they reach storage; implemented by adapters/crypto/secret-box. */
 export interface SecretCipher {
@@ -33,6 +34,8 @@ export interface ServiceStore
   extends AccountStore, CampaignStore, WebhookInbox, SuppressionStore, LeaseStore, SheetSyncStore {
   /** Retention, export and erasure over the same data. */
   readonly privacy: PrivacyStore;
+  /** What Meta's management webhooks said about each account (quality, messaging limit, restriction, events). */
+  readonly health: HealthStore;
   insertAccount(row: NewAccount): Promise<void>;
   /** Sandbox WABA ids are generated per account, so at most one account holds each. */
   findSandboxAccountByWabaId(wabaId: string): Promise<Account | null>;

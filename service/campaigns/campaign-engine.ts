@@ -134,6 +134,22 @@ export class CampaignEngine {
     }
   }
 
+  /**
+   * Pauses a running or scheduled campaign with `reason` (Meta paused its template, restricted the account), as a
+   * compare-and-set; false when it was in neither state. Every instance's scan drops it from its sender.
+   */
+  pause(campaignId: string, reason: StateReason): Promise<boolean> {
+    return this.transition(campaignId, 'pause', reason);
+  }
+
+  /**
+   * The account's limits (messages a second, daily limit) changed in the store: a sender held here is set up again
+   * with them at the next scan. A sender held by another instance picks them up at its own scan (see `scan`).
+   */
+  async limitsChanged(accountId: string): Promise<void> {
+    if (this.senders.has(accountId) || this.starting.has(accountId)) await this.forgetAccount(accountId);
+  }
+
   /** True while this instance holds the account's sender lease (tests, diagnostics). */
   isSendingFor(accountId: string): boolean {
     return this.senders.has(accountId);

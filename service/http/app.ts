@@ -3,11 +3,13 @@ import express, { type Express, type RequestHandler, Router } from 'express';
 import helmet from 'helmet';
 import type { CampaignService } from '../campaigns/campaign-service';
 import type { AccountStore, Logger } from '../campaigns/ports';
+import type { HealthStore } from '../webhooks/account-health';
 import type { WebhookProcessor } from '../webhooks/webhook-processor';
 import { AppError } from '../errors';
 import { accountOf, requireApiKey } from './auth';
 import { campaignRoutes } from './campaign-routes';
 import { errorMapper } from './error-mapper';
+import { EMPTY_HEALTH } from '../webhooks/account-health';
 import { presentAccount } from './presenters';
 import { webhookRoutes } from './webhook-routes';
 
@@ -22,6 +24,8 @@ export interface AppDeps {
   hashApiKey(key: string): string;
   webhookUrlFor(accountId: string): string;
   serviceAccountEmail: string | null;
+  /** The account's health for `GET /v1/account`; without it `health` is all nulls. */
+  health?: Pick<HealthStore, 'getHealth'>;
   /** The in-process Cloud API simulator for sandbox accounts, mounted at /sandbox/graph. */
   sandboxHandler?: RequestHandler;
   /** Extra authenticated /v1 routes (suppressions, export, erasure). */
@@ -46,9 +50,10 @@ export function createApp(deps: AppDeps): Express {
   v1.use(requireApiKey(deps.store, deps.hashApiKey));
   if (deps.rateLimit) v1.use(deps.rateLimit);
   v1.use(express.json({ limit: API_BODY_LIMIT, type: () => true }));
-  v1.get('/account', (req, res) => {
+  v1.get('/account', async (req, res) => {
     const account = accountOf(req);
-    res.json(presentAccount(account, deps.webhookUrlFor(account.id), deps.serviceAccountEmail));
+    const health = deps.health ? await deps.health.getHealth(account.id) : EMPTY_HEALTH;
+    res.json(presentAccount(account, deps.webhookUrlFor(account.id), deps.serviceAccountEmail, health));
   });
   v1.use(campaignRoutes(deps.campaigns));
   for (const router of deps.extraRoutes ?? []) v1.use(router);

@@ -117,6 +117,19 @@ export interface AccountResponse {
   retentionDays: number;
   webhookUrl: string;
   serviceAccountEmail: string | null;
+  /** What Meta's management webhooks said (API.md "Account health"); each part null until Meta said something. */
+  health: AccountHealthResponse;
+}
+
+export interface AccountHealthResponse {
+  /** The number's quality as Meta last named it (FLAGGED, UNFLAGGED, or a rating such as RED), with when. */
+  quality: { rating: string; at: string } | null;
+  /** Meta's messaging tier (TIER_250 … UNLIMITED) and the daily limit it means (null: unlimited). */
+  messagingLimit: { tier: string; dailyLimit: number | null; at: string } | null;
+  /** A ban, violation or restriction in force (null once Meta lifts it), with Meta's words. */
+  restriction: { type: string; detail: string; expiresAt: string | null; at: string } | null;
+  /** The last management events, newest first (about 20). */
+  events: { type: string; detail: string; at: string }[];
 }
 
 export interface TemplateResponse {

@@ -2,11 +2,14 @@
 import type { Account, Campaign, MessageView, StatusCounts } from '../campaigns/ports';
 import type { TemplateDefinition } from '../campaigns/template';
 import { renderTemplate } from '../campaigns/template-params';
-import type { AccountResponse, CampaignResponse, MessageItem, TemplateResponse } from './contract';
+import type { AccountHealth } from '../webhooks/account-health';
+import type { AccountHealthResponse, AccountResponse, CampaignResponse, MessageItem, TemplateResponse } from './contract';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-export function presentAccount(account: Account, webhookUrl: string, serviceAccountEmail: string | null): AccountResponse {
+export function presentAccount(
+  account: Account, webhookUrl: string, serviceAccountEmail: string | null, health: AccountHealth,
+): AccountResponse {
   return {
     id: account.id,
     name: account.name,
@@ -18,6 +21,19 @@ export function presentAccount(account: Account, webhookUrl: string, serviceAcco
     retentionDays: account.retentionDays,
     webhookUrl,
     serviceAccountEmail,
+    health: presentHealth(health),
+  };
+}
+
+export function presentHealth(h: AccountHealth): AccountHealthResponse {
+  return {
+    quality: h.quality ? { rating: h.quality.rating, at: iso(h.quality.atMs) as string } : null,
+    messagingLimit: h.messagingLimit
+      ? { tier: h.messagingLimit.tier, dailyLimit: h.messagingLimit.dailyLimit, at: iso(h.messagingLimit.atMs) as string } : null,
+    restriction: h.restriction ? {
+      type: h.restriction.type, detail: h.restriction.detail, expiresAt: iso(h.restriction.expiresAtMs), at: iso(h.restriction.atMs) as string,
+    } : null,
+    events: h.events.map((e) => ({ type: e.type, detail: e.detail, at: iso(e.atMs) as string })),
   };
 }
 

@@ -3,6 +3,7 @@
 import type { Account, Campaign, MessageError } from '../campaigns/ports';
 import type { MessageStatus } from '../campaigns/message-status';
 import type { HeaderMedia } from '../campaigns/template-params';
+import type { AccountHealth } from '../webhooks/account-health';
 
 export interface ContentPurgeResult {
   /** Rows whose parameters, header media or reply text were cleared in this call. */
@@ -110,6 +111,8 @@ export interface ExportedWebhook {
  */
 export interface AccountSnapshot {
   readonly account: Account;
+  /** What Meta's management webhooks said about the account (absent: the source keeps none). */
+  readonly health?: AccountHealth;
   campaigns(): AsyncIterable<Campaign>;
   messages(): AsyncIterable<ExportedMessage>;
   suppressions(): AsyncIterable<ExportedSuppression>;

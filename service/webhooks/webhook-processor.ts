@@ -10,6 +10,8 @@ import { identitiesIn, identityChangesIn } from './identity-events';
 import { inboundChanges } from './inbound-replies';
 import { readMetaEvents, type InboundEvent, type PreferenceEvent, type StatusEvent } from './meta-events';
 import { isValidSignature } from './webhook-signature';
+import type { AccountHealthKeeper } from './account-health';
+import { hasManagementChanges } from './management-events';
 
 const DRAIN_BATCH = 200;
 /**
@@ -34,6 +36,8 @@ export class WebhookProcessor {
   /** Bodies kept and not yet handed to a drain: the next slice is read only when there is something to read. */
   private drainsRunning: Promise<void> | null = null;
   private cancelSweep: (() => void) | null = null;
+  /** Acts on Meta's management webhooks (template status, quality, account); none: they are only stored and dropped. */
+  private health: AccountHealthKeeper | null = null;
 
   constructor(
     private readonly store: AccountStore & WebhookInbox,
@@ -58,6 +62,11 @@ export class WebhookProcessor {
   /** The account's verify token check for Meta's GET handshake. */
   async verifyToken(accountId: string): Promise<string | null> {
     return (await this.store.getAccountSecrets(accountId))?.verifyToken ?? null;
+  }
+
+  /** Management changes in applied bodies are acted on by `keeper` from now on. */
+  useHealthKeeper(keeper: AccountHealthKeeper): void {
+    this.health = keeper;
   }
 
   /** Forgets cached secrets (account erased or credentials changed). */
@@ -107,15 +116,20 @@ export class WebhookProcessor {
   private async apply(items: readonly PendingWebhook[], isEngineTold: boolean): Promise<void> {
     const optOutWords = new Map<string, Promise<readonly string[]>>();
     const applies = await Promise.all(items.map((item) => this.effectsOf(item, optOutWords)));
-    await Promise.all(applies.map(({ item, effects }) => this.engine.commits.run({
+    // Management changes are acted on first: a body leaves the inbox only once they were (each step is idempotent).
+    await Promise.all(applies.map(({ item, payload, effects }) => this.actOnManagement(item, payload).then(() => this.engine.commits.run({
       kind: 'apply_webhook', inboxId: item.id, accountId: item.accountId, effects, nowMs: this.clock.now(),
-    }).then(
+    })).then(
       (applied) => (isEngineTold ? this.afterApply(applied) : undefined),
       (error: unknown) => {
         this.failedIds.add(item.id);
         this.logger.error({ webhookId: item.id, error: String(error) }, 'webhook apply failed; kept for the next start');
       },
     )));
+  }
+
+  private async actOnManagement(item: PendingWebhook, payload: unknown): Promise<void> {
+    if (this.health !== null && hasManagementChanges(payload)) await this.health.apply(item, payload, this.clock.now());
   }
 
   private async afterApply(applied: WebhookApplied): Promise<void> {
@@ -158,7 +172,7 @@ export class WebhookProcessor {
    */
   private async effectsOf(
     item: PendingWebhook, optOutWords: Map<string, Promise<readonly string[]>>,
-  ): Promise<{ item: PendingWebhook; effects: WebhookEffects }> {
+  ): Promise<{ item: PendingWebhook; payload: unknown; effects: WebhookEffects }> {
     let payload: unknown = null;
     try {
       payload = JSON.parse(item.body.toString('utf8'));
@@ -178,6 +192,7 @@ export class WebhookProcessor {
     const changes = inboundChanges(inbound, preferences, await words, this.clock.now());
     return {
       item,
+      payload,
       effects: { statuses: statuses.changes, ...changes, identities: identitiesIn(events), identityChanges: identityChangesIn(events) },
     };
   }

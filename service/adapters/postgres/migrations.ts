@@ -184,6 +184,35 @@ CREATE TABLE recipient_ids (
 CREATE INDEX recipient_ids_by_phone ON recipient_ids(account_id, to_e164);
 `,
   },
+  {
+    version: 4,
+    name: 'account health',
+    sql: `
+-- What Meta's management webhooks said about the account (webhooks/account-health.ts): the latest quality, messaging
+-- limit and restriction, each with the time Meta said it (ms). A row appears at the first news; none: nothing said.
+CREATE TABLE account_health (
+  account_id TEXT COLLATE "C" PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+  quality TEXT,
+  quality_at BIGINT,
+  messaging_tier TEXT,
+  messaging_daily_limit INTEGER,
+  messaging_limit_at BIGINT,
+  -- {type, detail, expiresAtMs}; NULL with restriction_at set: Meta lifted it.
+  restriction JSONB,
+  restriction_at BIGINT
+);
+-- The account's last management events (about 20 are kept), keyed by the change's content (its fingerprint), so a
+-- body applied twice keeps each once.
+CREATE TABLE account_health_events (
+  account_id TEXT COLLATE "C" NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+  event_key TEXT COLLATE "C" NOT NULL,
+  type TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  PRIMARY KEY (account_id, event_key)
+);
+`,
+  },
 ];
 
 /**

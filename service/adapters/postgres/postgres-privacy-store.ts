@@ -22,6 +22,8 @@ import type {
   AccountErasureCounts, AccountExportSource, AccountSnapshot, ContactErasureCounts, ContentPurgeResult, ErasureStore,
   ExportedRecipientId, ExportedSuppression, ExportedWebhook, RetentionPolicy, RetentionStore,
 } from '../../privacy/privacy-ports';
+import type { AccountHealth } from '../../webhooks/account-health';
+import { readHealth } from './postgres-health-store';
 import { lockAccounts } from './postgres-locks';
 import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toExportedMessage, toSuppressionEntries } from '../stored-rows';
 import { cursorRows, inTransaction, type Row, type Sql, type SqlPool } from './postgres-sql';
@@ -31,7 +33,7 @@ const WALK_PAGE_ROWS = 500;
 /** Rows per FETCH of an export's cursors: one batch in memory at a time. */
 const EXPORT_BATCH_ROWS = 500;
 /** Every table of the schema that holds account data: what compact() vacuums. */
-const DATA_TABLES = 'messages, webhook_inbox, suppressions, campaigns, retention_marks, accounts, account_locks, sender_leases';
+const DATA_TABLES = 'messages, webhook_inbox, suppressions, campaigns, retention_marks, accounts, account_locks, sender_leases, account_health, account_health_events';
 
 export class PostgresPrivacyStore implements RetentionStore, ErasureStore, AccountExportSource, CompactableStore {
   constructor(private readonly pool: SqlPool) {}
@@ -176,6 +178,8 @@ export class PostgresPrivacyStore implements RetentionStore, ErasureStore, Accou
       const campaigns = (await sql.query('DELETE FROM campaigns WHERE account_id = $1', [accountId])).rowCount;
       const suppressions = (await sql.query('DELETE FROM suppressions WHERE account_id = $1', [accountId])).rowCount;
       await sql.query('DELETE FROM recipient_ids WHERE account_id = $1', [accountId]);
+      await sql.query('DELETE FROM account_health_events WHERE account_id = $1', [accountId]);
+      await sql.query('DELETE FROM account_health WHERE account_id = $1', [accountId]);
       const webhooks = (await sql.query('DELETE FROM webhook_inbox WHERE account_id = $1', [accountId])).rowCount;
       // account_locks goes with it (ON DELETE CASCADE).
       await sql.query('DELETE FROM accounts WHERE id = $1', [accountId]);
@@ -217,6 +221,7 @@ export class PostgresPrivacyStore implements RetentionStore, ErasureStore, Accou
   async openSnapshot(accountId: string): Promise<AccountSnapshot | null> {
     const session = await this.pool.connect();
     let accountRow: Row | undefined;
+    let health: AccountHealth;
     try {
       await session.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       // An export waits on its reader between fetches: it is exempt from the pool's idle-in-transaction limit.
@@ -227,6 +232,7 @@ export class PostgresPrivacyStore implements RetentionStore, ErasureStore, Accou
         session.release();
         return null;
       }
+      health = await readHealth(session, accountId);
     } catch (error) {
       session.release(true);
       throw error;
@@ -267,6 +273,7 @@ export class PostgresPrivacyStore implements RetentionStore, ErasureStore, Accou
 
     return {
       account: toAccount(accountRow),
+      health,
       campaigns: () => track(async function* campaigns() {
         for await (const row of rows('SELECT * FROM campaigns WHERE account_id = $1 ORDER BY created_at, id', [accountId])) {
           yield toCampaign(row);

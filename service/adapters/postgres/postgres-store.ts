@@ -18,6 +18,7 @@ import type { MessageChange, SheetCampaign } from '../../sheets/sheet-ports';
 import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '../../service-store';
 import { applyMigrations } from './migrations';
 import { checkFence, lockAccounts, NEXT_SEQ } from './postgres-locks';
+import { PostgresHealthStore } from './postgres-health-store';
 import { PostgresPrivacyStore } from './postgres-privacy-store';
 import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toSecrets, toSuppressionEntries, toView, VIEW_COLUMNS } from '../stored-rows';
 import { createPool, inSavepoint, inTransaction, sqlState, type Row, type Sql, type SqlPool } from './postgres-sql';
@@ -36,9 +37,12 @@ const ms = (n: number): string => `$${n}::float8 * interval '1 millisecond'`;
 
 export class PostgresStore implements ServiceStore {
   readonly privacy: PostgresPrivacyStore;
+  /** What Meta's management webhooks said about each account. */
+  readonly health: PostgresHealthStore;
 
   private constructor(private readonly pool: SqlPool, private readonly cipher: SecretCipher) {
     this.privacy = new PostgresPrivacyStore(pool);
+    this.health = new PostgresHealthStore(pool);
   }
 
   /**

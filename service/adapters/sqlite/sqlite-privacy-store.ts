@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { MessageStatus } from '../../campaigns/message-status';
 import type { CompactableStore } from '../../privacy/compactor';
 import { isBusinessScopedUserId } from '../../campaigns/business-scoped-user-id';
+import { readHealth } from './sqlite-health-store';
 import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toExportedMessage, toSuppressionEntries } from '../stored-rows';
 import type {
   AccountErasureCounts, AccountExportSource, AccountSnapshot, ContactErasureCounts, ContentPurgeResult, ErasureStore,
@@ -70,6 +71,8 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
       deleteCampaigns: db.prepare('DELETE FROM campaigns WHERE account_id = ?'),
       deleteSuppressions: db.prepare('DELETE FROM suppressions WHERE account_id = ?'),
       deleteRecipientIds: db.prepare('DELETE FROM recipient_ids WHERE account_id = ?'),
+      deleteHealthEvents: db.prepare('DELETE FROM account_health_events WHERE account_id = ?'),
+      deleteHealth: db.prepare('DELETE FROM account_health WHERE account_id = ?'),
       deleteWebhooks: db.prepare('DELETE FROM webhook_inbox WHERE account_id = ?'),
       deleteAccount: db.prepare('DELETE FROM accounts WHERE id = ?'),
       contactReplies: db.prepare(`SELECT COUNT(*) AS n FROM messages
@@ -195,6 +198,8 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
       const campaigns = s.deleteCampaigns.run(accountId).changes;
       const suppressions = s.deleteSuppressions.run(accountId).changes;
       s.deleteRecipientIds.run(accountId);
+      s.deleteHealthEvents.run(accountId);
+      s.deleteHealth.run(accountId);
       const webhooks = s.deleteWebhooks.run(accountId).changes;
       // The secrets (sealed tokens, the API key's hash) live on the account row itself.
       s.deleteAccount.run(accountId);
@@ -265,6 +270,7 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
     };
     return {
       account: toAccount(accountRow),
+      health: readHealth(reader, accountId),
       campaigns: () => track(async function* campaigns() {
         const rows = reader.prepare('SELECT * FROM campaigns WHERE account_id = ? ORDER BY created_at, id').iterate(accountId);
         for (const row of rows) yield toCampaign(row as Row);

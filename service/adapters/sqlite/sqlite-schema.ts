@@ -100,4 +100,29 @@ CREATE TABLE IF NOT EXISTS webhook_inbox (
   body BLOB NOT NULL,
   received_at INTEGER NOT NULL
 );
+
+-- What Meta's management webhooks said about the account (webhooks/account-health.ts): the latest quality, messaging
+-- limit and restriction, each with the time Meta said it (ms). A row appears at the first news; none: nothing said.
+CREATE TABLE IF NOT EXISTS account_health (
+  account_id TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+  quality TEXT,
+  quality_at INTEGER,
+  messaging_tier TEXT,
+  messaging_daily_limit INTEGER,
+  messaging_limit_at INTEGER,
+  -- JSON {type, detail, expiresAtMs}; NULL with restriction_at set: Meta lifted it.
+  restriction TEXT,
+  restriction_at INTEGER
+) WITHOUT ROWID;
+
+-- The account's last management events (about 20 are kept), keyed by the change's content (its fingerprint), so a
+-- body applied twice keeps each once.
+CREATE TABLE IF NOT EXISTS account_health_events (
+  account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+  event_key TEXT NOT NULL,
+  type TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (account_id, event_key)
+) WITHOUT ROWID;
 `;

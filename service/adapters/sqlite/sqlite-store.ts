@@ -13,6 +13,7 @@ import {
 } from '../../campaigns/ports';
 import type { MessageChange, SheetCampaign } from '../../sheets/sheet-ports';
 import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '../../service-store';
+import { SqliteHealthStore } from './sqlite-health-store';
 import { SqlitePrivacyStore } from './sqlite-privacy-store';
 import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toSecrets, toSuppressionEntries, toView } from '../stored-rows';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './sqlite-schema';
@@ -32,6 +33,8 @@ interface TrackedRow {
 export class SqliteStore implements ServiceStore {
   readonly db: Database.Database;
   readonly privacy: SqlitePrivacyStore;
+  /** What Meta's management webhooks said about each account. */
+  readonly health: SqliteHealthStore;
   private seq: number;
   private readonly statements: ReturnType<SqliteStore['prepare']>;
   /** Inbox ids handed out by claimPendingWebhooks and not yet applied, with when the claim ends. */
@@ -61,6 +64,7 @@ export class SqliteStore implements ServiceStore {
     this.statements = this.prepare();
     // An erased account's lease goes with it: its holder's next fenced write fails, as on PostgreSQL.
     this.privacy = new SqlitePrivacyStore(this.db, (accountId) => this.senderLeases.delete(accountId));
+    this.health = new SqliteHealthStore(this.db);
   }
 
   async close(): Promise<void> {
