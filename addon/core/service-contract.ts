@@ -27,6 +27,22 @@ export interface Account {
   webhookUrl: string;
   /** The address the marketer shares the sheet with so the service writes results back itself; null without one. */
   serviceAccountEmail?: string | null;
+  /** What Meta's management webhooks said (API.md "Account health"); absent from services that predate it. */
+  health?: AccountHealth | null;
+}
+
+/** `GET /v1/account` `health`: each part null until Meta said something. */
+export interface AccountHealth {
+  quality: { rating: string; at: string } | null;
+  messagingLimit: { tier: string; dailyLimit: number | null; at: string } | null;
+  restriction: { type: string; detail: string; expiresAt: string | null; at: string } | null;
+  events: { type: string; detail: string; at: string }[];
+}
+
+/** Why a campaign is paused or waiting, in the service's words (`template_paused`, `account_restricted`…). */
+export interface StateReason {
+  code: string;
+  message: string;
 }
 
 export type TemplateComponent = 'header' | 'body' | 'button';
@@ -107,6 +123,7 @@ export interface Campaign {
   createdAt: string;
   finishedAt: string | null;
   counts: Partial<Record<MessageStatus | 'replied', number>>;
+  stateReason?: StateReason | null;
 }
 
 /** One item of `GET /v1/campaigns/:id/messages`. */

@@ -4,7 +4,8 @@ import type { ErrorInfo } from '../core/addon-error';
 import type { ComposeConfig, ParamSource, SelectionMode } from '../core/column-mapping';
 import type { Recurrence } from '../core/recurrence';
 import type { CampaignProgress, ComposeContext, PreviewView, SendProgress } from '../core/rpc-api';
-import type { HeaderMediaType, Template } from '../core/service-contract';
+import { healthBanner } from '../core/health-banner';
+import type { Account, Campaign, HeaderMediaType, Template } from '../core/service-contract';
 import { renderWhatsAppText } from '../core/whatsapp-format';
 import { call } from './rpc';
 
@@ -83,7 +84,19 @@ async function loadSettings(): Promise<void> {
   renderAccount(s.account);
 }
 
+/** The last account read (settings, compose), for the health banner next to the watched campaign's reason. */
+let lastAccount: Account | null = null;
+
+/** Meta's restriction, a flagged quality, or a template pause of the watched campaign, above every view. */
+function renderHealthBanner(campaign: Campaign | null = null): void {
+  const text = healthBanner(lastAccount, campaign);
+  $('health-banner').textContent = text ?? '';
+  show('health-banner', text !== null);
+}
+
 function renderAccount(account: ComposeContext['account'] | null): void {
+  lastAccount = account;
+  renderHealthBanner();
   const el = $('account');
   el.textContent = '';
   if (!account) return;
@@ -115,6 +128,8 @@ async function loadCompose(sheetName: string | null): Promise<boolean> {
   const ctx = await act(() => call('getComposeContext', sheetName));
   if (!ctx) return false;
   context = ctx;
+  lastAccount = ctx.account;
+  renderHealthBanner();
   const last = ctx.lastCompose && ctx.lastCompose.sheetName === ctx.sheetName ? ctx.lastCompose : null;
   setOptions(select('sheet'), ctx.sheetNames.map((n) => [n, n]), ctx.sheetName);
   const columns: [string, string][] = ctx.headers.map((h) => [h, h]);
@@ -302,6 +317,7 @@ async function refreshWatch(): Promise<void> {
 
 function renderProgress(p: CampaignProgress): void {
   $('state').textContent = p.campaign.state;
+  renderHealthBanner(p.campaign);
   const pct = Math.round(p.funnel.progress * 100);
   $('progress-text').textContent = `${pct}% of ${p.funnel.total.toLocaleString()}`;
   $('progress-bar').style.width = `${pct}%`;

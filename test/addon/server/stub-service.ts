@@ -41,6 +41,8 @@ export class StubService {
   /** Set to make the next requests answer this status (e.g. 429), per path fragment. */
   failures: { path: string; status: number; code: string; message: string }[] = [];
   onRowsPosted: (() => void) | null = null;
+  /** `GET /v1/account` `health` (API.md "Account health"): set it to play Meta's restrictions and quality flags. */
+  health: unknown = { quality: null, messagingLimit: null, restriction: null, events: [] };
   private seq = 0;
   private nextId = 1;
 
@@ -55,7 +57,7 @@ export class StubService {
     const route = `${r.method} ${path}`;
     let m: RegExpExecArray | null;
     if (route === 'GET /v1/account') {
-      return this.ok({ id: 'acc_1', name: 'Acme', sandbox: true, phoneNumberId: 'pn', messagesPerSecond: 20, dailyLimit: 1000, defaultCountry: 'US', webhookUrl: 'x', serviceAccountEmail: 'writer@svc.iam.gserviceaccount.com' });
+      return this.ok({ id: 'acc_1', name: 'Acme', sandbox: true, phoneNumberId: 'pn', messagesPerSecond: 20, dailyLimit: 1000, defaultCountry: 'US', webhookUrl: 'x', serviceAccountEmail: 'writer@svc.iam.gserviceaccount.com', health: this.health });
     }
     if (route === 'GET /v1/templates') return this.ok({ templates: STUB_TEMPLATES });
     if (route === 'GET /v1/suppressions') return this.ok({ suppressions: [...this.suppressed].map((to) => ({ to })) });

@@ -132,4 +132,29 @@ describe.skipIf(!existsSync(CHROMIUM))('sidebar in headless Chromium (skipped wi
     await page.screenshot({ path: join(SHOTS, '4-synced.png'), fullPage: true });
     expect(rpcLog).toContain('startSend');
   });
+
+  it('shows a banner with Meta’s reason when the number is restricted or flagged, and none when it is healthy', async () => {
+    expect(await page.isVisible('#health-banner')).toBe(false);
+    stub.health = {
+      quality: { rating: 'FLAGGED', at: '2026-05-01T10:00:00.000Z' },
+      messagingLimit: { tier: 'TIER_250', dailyLimit: 250, at: '2026-05-01T10:00:00.000Z' },
+      restriction: {
+        type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', detail: 'Account ACCOUNT_RESTRICTION — RESTRICTED_BIZ_INITIATED_MESSAGING',
+        expiresAt: '2026-05-08T10:00:00.000Z', at: '2026-05-01T10:00:00.000Z',
+      },
+      events: [],
+    };
+    await page.click('#tab-settings');
+    await page.fill('#api-key', STUB_KEY);
+    await page.click('#save-settings');
+    await expect.poll(() => page.textContent('#health-banner')).toMatch(/Meta restricted this WhatsApp number until 2026-05-08 10:00: .*RESTRICTED_BIZ_INITIATED_MESSAGING/);
+    expect(await page.textContent('#health-banner')).toContain('Meta flagged this number\'s quality (FLAGGED)');
+    expect(await page.isVisible('#health-banner')).toBe(true);
+    await page.screenshot({ path: join(SHOTS, '5-health-banner.png'), fullPage: true });
+    stub.health = { quality: null, messagingLimit: null, restriction: null, events: [] };
+    await page.click('#tab-settings');
+    await page.fill('#api-key', STUB_KEY);
+    await page.click('#save-settings');
+    await expect.poll(() => page.isVisible('#health-banner')).toBe(false);
+  });
 });
