@@ -144,7 +144,8 @@ export class CampaignEngine {
 
   /**
    * The account's limits (messages a second, daily limit) changed in the store: a sender held here is set up again
-   * with them at the next scan. A sender held by another instance picks them up at its own scan (see `scan`).
+   * with them at the next scan. A sender another instance holds keeps its limits until it is set up again there
+   * (its lease moves, or that instance restarts): the instance that applies the webhook restarts only its own.
    */
   async limitsChanged(accountId: string): Promise<void> {
     if (this.senders.has(accountId) || this.starting.has(accountId)) await this.forgetAccount(accountId);
