@@ -12,4 +12,8 @@ export interface MessageItem {
   reply: { text: string; at: string } | null;
   /** ISO 8601. */
   updatedAt: string;
+  /** ISO 8601: a `queued` row waiting for a retry (e.g. 131049, frequency-capped) is tried again then. */
+  nextAttemptAt?: string;
+  /** The recipient's WhatsApp business-scoped user id, where known. */
+  userId?: string;
 }

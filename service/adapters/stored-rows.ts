@@ -1,5 +1,6 @@
 // Row → domain object mappings shared by both stores: SQLite's and PostgreSQL's schemas name their columns alike.
 // Numbers arrive as numbers (postgres-sql.ts parses int8), JSON as TEXT; a boolean is SQLite's 1 or PostgreSQL's true.
+import { isBusinessScopedUserId } from '../campaigns/business-scoped-user-id';
 import type { CampaignState } from '../campaigns/campaign';
 import type { MessageStatus } from '../campaigns/message-status';
 import type { Account, AccountSecrets, Campaign, MessageError, MessageView } from '../campaigns/ports';
@@ -56,7 +57,10 @@ export function toCampaign(r: Row): Campaign {
 }
 
 /** The columns toView reads, for the feed's SELECT. */
-export const VIEW_COLUMNS = 'seq, row_key, to_e164, status, wamid, error_code, error_message, reply_text, reply_at, updated_at';
+/** A feed item's columns, from `messages`; the BSUID is the latest the account learnt for the row's number. */
+export const VIEW_COLUMNS = `seq, row_key, to_e164, status, wamid, error_code, error_message, reply_text, reply_at, updated_at,
+  next_attempt_at, (SELECT r.user_id FROM recipient_ids r WHERE r.account_id = messages.account_id AND r.to_e164 = messages.to_e164
+    ORDER BY r.updated_at DESC LIMIT 1) AS user_id`;
 
 export function toView(r: Row): MessageView {
   return {
@@ -69,6 +73,8 @@ export function toView(r: Row): MessageView {
     reply: r.reply_text !== null && r.reply_text !== undefined
       ? { text: r.reply_text as string, at: r.reply_at as number } : null,
     updatedAt: r.updated_at as number,
+    nextAttemptAt: r.status === 'queued' && (r.next_attempt_at as number) > 0 ? r.next_attempt_at as number : null,
+    userId: isBusinessScopedUserId(r.to_e164 as string) ? r.to_e164 as string : (r.user_id as string | null | undefined) ?? null,
   };
 }
 

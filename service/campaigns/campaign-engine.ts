@@ -121,6 +121,18 @@ export class CampaignEngine {
     if (campaign) this.senders.get(campaign.accountId)?.pipeline.wake(campaignId, true);
   }
 
+  /** Rows of these campaigns are back in the queue for a later attempt, or due sooner: their sender reads them again. */
+  async rowsRequeuedForLater(campaignIds: Iterable<string>): Promise<void> {
+    for (const campaignId of campaignIds) {
+      const campaign = await this.store.getCampaignById(campaignId);
+      if (!campaign || !this.isRunning) continue;
+      // A finished campaign the store reopened for its waiting row is followed like a started one.
+      const pipeline = this.senders.get(campaign.accountId)?.pipeline;
+      if (pipeline?.hasCampaign(campaignId)) pipeline.rereadWaiting(campaignId);
+      else await this.follow(campaign);
+    }
+  }
+
   /** A webhook settled rows of these campaigns: a drained one may now be finished. */
   async rowsSettled(campaignIds: Iterable<string>): Promise<void> {
     for (const id of campaignIds) await this.finishIfDone(id);

@@ -4,6 +4,7 @@ import type { CampaignState } from './campaign';
 import { acceptsRows, assertTransition, nextStateForStart, STATES_ACCEPTING_ROWS } from './campaign';
 import type { CampaignEngine } from './campaign-engine';
 import type { Clock } from './clock';
+import { isAlwaysCapped as isAlwaysCappedByMeta } from './frequency-cap';
 import { normaliseRecipient } from './phone-number';
 import type {
   Account, AccountStore, Campaign, CampaignStore, Messenger, MessageView, NewMessage, StatusCounts, SuppressionStore,
@@ -55,6 +56,8 @@ export interface PreviewRow {
   text: string;
   isOptedOut: boolean;
   isDuplicate: boolean;
+  /** A marketing template to a number Meta always caps (131049 for every +1 number since 2025-04-01): it will fail. */
+  isAlwaysCapped: boolean;
 }
 
 type ServiceStore = CampaignStore & AccountStore & SuppressionStore;
@@ -224,13 +227,13 @@ export class CampaignService {
     const suppressed = await this.store.suppressedAmong(account.id, candidates);
     return rows.map((row): PreviewRow => {
       if ('code' in row) {
-        return { key: row.key, to: null, ok: false, error: { code: row.code, message: row.message }, text: '', isOptedOut: false, isDuplicate: false };
+        return { key: row.key, to: null, ok: false, error: { code: row.code, message: row.message }, text: '', isOptedOut: false, isDuplicate: false, isAlwaysCapped: false };
       }
       const rendered = renderTemplate(definition, row.params);
       const text = [rendered.header, rendered.body, rendered.footer].filter((part) => part).join('\n\n');
       const phone = normaliseRecipient(row.to, country);
       if (!phone.ok) {
-        return { key: row.key, to: null, ok: false, error: { code: 'invalid_phone', message: phone.message }, text, isOptedOut: false, isDuplicate: false };
+        return { key: row.key, to: null, ok: false, error: { code: 'invalid_phone', message: phone.message }, text, isOptedOut: false, isDuplicate: false, isAlwaysCapped: false };
       }
       const problem = checkTemplateParams(definition, row.params, row.headerMedia ?? undefined);
       const isDuplicate = seen.has(phone.e164);
@@ -239,7 +242,8 @@ export class CampaignService {
       const error = problem ? { code: 'template_params', message: problem }
         : isDuplicate ? { code: 'duplicate_recipient', message: `${phone.e164} appears more than once.` }
           : isOptedOut ? { code: 'opted_out', message: `${phone.e164} opted out; the row will be skipped.` } : undefined;
-      return { key: row.key, to: phone.e164, ok: !error, ...(error ? { error } : {}), text, isOptedOut, isDuplicate };
+      const isAlwaysCapped = isAlwaysCappedByMeta(phone.e164, definition.category);
+      return { key: row.key, to: phone.e164, ok: !error, ...(error ? { error } : {}), text, isOptedOut, isDuplicate, isAlwaysCapped };
     });
   }
 

@@ -76,6 +76,8 @@ export interface QueuedMessage {
   headerMedia: HeaderMedia | null;
   attempts: number;
   nextAttemptAt: number;
+  /** The last error's code while the row waits for a retry (e.g. 131049), else null. */
+  errorCode: string | null;
 }
 
 /** What became of one send, written in one transaction with the others of its batch. */
@@ -100,6 +102,10 @@ export interface MessageView {
   error: MessageError | null;
   reply: { text: string; at: number } | null;
   updatedAt: number;
+  /** When a row that waits for a retry (131049, a transient error) is tried again; null otherwise. */
+  nextAttemptAt: number | null;
+  /** The recipient's business-scoped user id, where known (their own row's id, or learnt from Meta's webhooks). */
+  userId: string | null;
 }
 
 /** The sender's claim to send for an account (one business number): only its holder sends, and only while it is valid. */
@@ -206,6 +212,11 @@ export interface StatusChange {
   error: MessageError | null;
   /** When the change applies, the row's recipient is suppressed with this source (131050: they stopped marketing). */
   suppressAs: string | null;
+  /**
+   * A failure to try again later instead (131049, frequency-capped): the row goes back to `queued` with its error and
+   * `nextAttemptAt: atMs`, unless it has had `maxAttempts` attempts or its number starts with one of `exceptPrefixes`.
+   */
+  retry: { atMs: number; maxAttempts: number; exceptPrefixes: readonly string[] } | null;
 }
 
 /** An inbound message: the reply of the row it answers (by the quoted message, else the latest send to the person). */
@@ -258,6 +269,11 @@ export interface WebhookApplied {
   touchedCampaignIds: string[];
   /** Accepted sends Meta now reports failed, with its code, for the campaigns' error budgets. */
   failed: { campaignId: string; code: string }[];
+  /**
+   * Campaigns with rows back in the queue for a later attempt (a 131049 retry) or due sooner (their person wrote):
+   * their senders read those rows again.
+   */
+  requeuedCampaignIds: string[];
 }
 
 export interface PendingWebhook {

@@ -3,6 +3,7 @@
 import type { StateReason } from './campaign';
 import type { Clock } from './clock';
 import { DailyTierBudget } from './daily-tier-budget';
+import { FREQUENCY_CAP_CODE } from './frequency-cap';
 import { DEFAULT_ERROR_BUDGET, ErrorBudget, type ErrorBudgetOptions } from './error-budget';
 import type { GroupCommit } from './group-commit';
 import { classifyMetaError } from './meta-error-table';
@@ -76,6 +77,9 @@ interface CampaignSlot {
   isDrainNotified: boolean;
   /** Grows at every wake: a read that started before it must not call the campaign exhausted. */
   generation: number;
+  /** Rows held in `delayed` that wait for a frequency-cap retry (131049), and the earliest such retry. */
+  capWaiting: number;
+  capNextAtMs: number;
 }
 
 /** The most a slow store may add to how far ahead sends are claimed (see startAheadMs), and what is remembered. */
@@ -164,6 +168,7 @@ export class SenderPipeline {
     this.campaigns.set(campaign.id, {
       campaign, cursor: 0, isExhausted: false, held: inFlightOfCampaign,
       errorBudget: new ErrorBudget(this.options.errorBudget), waiting: null, isDrainNotified: false, generation: 0,
+      capWaiting: 0, capNextAtMs: Infinity,
     });
     this.schedulePump(this.clock.now());
   }
@@ -179,6 +184,23 @@ export class SenderPipeline {
     this.ready = this.ready.slice(this.readyHead).filter(isKept);
     this.readyHead = 0;
     this.delayed.filter(isKept);
+  }
+
+  /**
+   * Rows of the campaign waiting in memory for a later attempt may be due sooner now (a frequency-capped person
+   * wrote): they are dropped from memory and read again with their new times.
+   */
+  rereadWaiting(campaignId: string): void {
+    const slot = this.campaigns.get(campaignId);
+    if (!slot) return;
+    this.delayed.filter((m) => {
+      if (m.campaignId !== campaignId) return true;
+      this.release(m);
+      return false;
+    });
+    slot.capWaiting = 0;
+    slot.capNextAtMs = Infinity;
+    this.wake(campaignId, true);
   }
 
   /** New rows (or rows put back to queued) may be in the store for this campaign. */
@@ -208,6 +230,8 @@ export class SenderPipeline {
   failedLater(campaignId: string, code: string): void {
     const slot = this.campaigns.get(campaignId);
     if (!slot) return;
+    // Meta's frequency cap says nothing about the campaign: the row waits for its retry (or is given up) alone.
+    if (code === FREQUENCY_CAP_CODE) return;
     const numeric = /^\d+$/.test(code) ? Number(code) : null;
     const rule = classifyMetaError(numeric, null);
     if (rule.action === 'halt') this.halt(slot, { code: `meta_${code}`, message: rule.message });
@@ -292,7 +316,12 @@ export class SenderPipeline {
     const now = this.clock.now();
     this.lastPumpAtMs = now;
     while (this.delayed.size > 0 && (this.delayed.peekKey() as number) <= now) {
-      this.ready.push(this.delayed.pop() as QueuedMessage);
+      const message = this.delayed.pop() as QueuedMessage;
+      if (message.errorCode === FREQUENCY_CAP_CODE) {
+        const slot = this.campaigns.get(message.campaignId);
+        if (slot && slot.capWaiting > 0 && --slot.capWaiting === 0) slot.capNextAtMs = Infinity;
+      }
+      this.ready.push(message);
     }
     if (this.readyCount() < this.options.loadBatchSize / 2) this.refill();
     if (now + this.startAheadMs() >= this.lease.launchDeadlineMs) {
@@ -523,8 +552,15 @@ export class SenderPipeline {
           if (this.held.has(row.id)) continue;
           this.held.set(row.id, row.campaignId);
           slot.held++;
-          if (row.nextAttemptAt > now) this.delayed.push(row.nextAttemptAt, row);
-          else this.ready.push(row);
+          if (row.nextAttemptAt > now) {
+            this.delayed.push(row.nextAttemptAt, row);
+            if (row.errorCode === FREQUENCY_CAP_CODE) {
+              slot.capWaiting++;
+              slot.capNextAtMs = Math.min(slot.capNextAtMs, row.nextAttemptAt);
+            }
+          } else {
+            this.ready.push(row);
+          }
         }
       }
       this.isRefilling = false;
@@ -709,12 +745,23 @@ export class SenderPipeline {
           message: `Waiting: the account's limit of ${this.options.dailyLimit} people per 24 hours is used up; `
             + `sending resumes at ${freeAt === null ? 'the next free place' : new Date(freeAt).toISOString()}.`,
         }
-        : null;
-      if ((slot.waiting === null) !== (reason === null)) {
+        : this.capReason(slot);
+      if (slot.waiting?.code !== reason?.code) {
         slot.waiting = reason;
         this.events.onWaiting(slot.campaign.id, reason);
       }
     }
+  }
+
+  /** The campaign has nothing left to send now but rows held back by Meta's frequency cap: it says so, and until when. */
+  private capReason(slot: CampaignSlot): StateReason | null {
+    if (slot.capWaiting === 0 || slot.held !== slot.capWaiting || !slot.isExhausted) return null;
+    return {
+      code: 'frequency_cap',
+      message: `Waiting: WhatsApp held back ${slot.capWaiting} marketing message${slot.capWaiting === 1 ? '' : 's'} because `
+        + `the people received many lately (131049). Meta asks to wait 24 hours: the first retry is at `
+        + `${new Date(slot.capNextAtMs).toISOString()}; a person who writes meanwhile gets theirs at once.`,
+    };
   }
 
   private notifyDrained(): void {

@@ -37,7 +37,9 @@ export function renderFunnel(r: FunnelReport, barWidth = 20): string {
     ['skipped', f.skipped, 'on the opt-out list'],
   ];
   if (f.cancelled > 0) steps.push(['cancelled', f.cancelled, '']);
-  if (f.waiting > 0) steps.push(['not settled', f.waiting, 'queued, sending or unknown when the demo stopped']);
+  if (f.waiting > 0) {
+    steps.push(['not settled', f.waiting, 'queued (e.g. held back by WhatsApp\'s frequency cap, 131049: tried again in 24 h), sending or unknown when the demo stopped']);
+  }
   const labelWidth = Math.max(...[...lines, ...steps].map(([label]) => label.length));
   const numberWidth = Math.max(...[...lines, ...steps].map(([, value]) => count(value).length));
   const out = lines.map(([label, value, note]) => `  ${label.padEnd(labelWidth)}  ${count(value).padStart(numberWidth)}${note ? `   ${note}` : ''}`);

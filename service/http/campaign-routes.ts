@@ -69,12 +69,16 @@ export function campaignRoutes(campaigns: CampaignService): Router {
     const body = parseOrThrow(previewBody, req.body);
     const rows = await campaigns.preview(accountOf(req), body.template, body.defaultCountry?.toUpperCase() ?? null, parseRows(body.rows));
     res.json({
-      rows: rows.map((r) => ({ key: r.key, to: r.to, ok: r.ok, ...(r.error ? { error: r.error } : {}), text: r.text })),
+      // `frequencyCapped`: WhatsApp will refuse it for certain (a marketing template to a US number, 131049).
+      rows: rows.map((r) => ({
+        key: r.key, to: r.to, ok: r.ok, ...(r.error ? { error: r.error } : {}), text: r.text, ...(r.isAlwaysCapped ? { frequencyCapped: true } : {}),
+      })),
       counts: {
         valid: rows.filter((r) => r.ok).length,
         invalid: rows.filter((r) => r.error && r.error.code !== 'duplicate_recipient' && r.error.code !== 'opted_out').length,
         duplicate: rows.filter((r) => r.isDuplicate).length,
         optedOut: rows.filter((r) => r.isOptedOut).length,
+        frequencyCapped: rows.filter((r) => r.isAlwaysCapped).length,
       },
     });
   });

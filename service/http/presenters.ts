@@ -76,5 +76,7 @@ export function presentMessage(m: MessageView): MessageItem {
     error: m.error,
     reply: m.reply ? { text: m.reply.text, at: new Date(m.reply.at).toISOString() } : null,
     updatedAt: new Date(m.updatedAt).toISOString(),
+    ...(m.nextAttemptAt !== null ? { nextAttemptAt: new Date(m.nextAttemptAt).toISOString() } : {}),
+    ...(m.userId !== null ? { userId: m.userId } : {}),
   };
 }

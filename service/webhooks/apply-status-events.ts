@@ -3,6 +3,7 @@
 // forward, in the same statement.
 import type { DeliveryStatus, MessageStatus } from '../campaigns/message-status';
 import { isForwardMove, MESSAGE_STATUSES } from '../campaigns/message-status';
+import { FREQUENCY_CAP_CODE, NEVER_RETRIED_PREFIXES, type FrequencyCapPolicy } from '../campaigns/frequency-cap';
 import type { StatusChange } from '../campaigns/ports';
 import type { StatusEvent } from './meta-events';
 
@@ -26,9 +27,12 @@ export function parseCallbackData(data: string | null): { campaignId: string; me
 
 /**
  * Meta's status events as forward-only row changes for the store to apply in one step. Events of a status we do not
- * track (e.g. `deleted`) are counted in `ignored`.
+ * track (e.g. `deleted`) are counted in `ignored`. With `frequencyCap`, a 131049 failure is a retry `waitMs` after
+ * it happened (its timestamp, else `nowMs`), as CLOUD_API.md §13 asks; without, it fails the row.
  */
-export function statusChangesFor(events: readonly StatusEvent[]): { changes: StatusChange[]; ignored: number } {
+export function statusChangesFor(
+  events: readonly StatusEvent[], frequencyCap?: { policy: FrequencyCapPolicy; nowMs: number },
+): { changes: StatusChange[]; ignored: number } {
   const changes: StatusChange[] = [];
   let ignored = 0;
   for (const event of events) {
@@ -45,6 +49,12 @@ export function statusChangesFor(events: readonly StatusEvent[]): { changes: Sta
       error: next === 'failed' ? event.error ?? { code: 'unknown', message: 'Delivery failed.' } : null,
       // 131050: the person stopped marketing messages; they are never messaged again.
       suppressAs: next === 'failed' && event.error?.code === '131050' ? 'user_preferences' : null,
+      retry: next === 'failed' && event.error?.code === FREQUENCY_CAP_CODE && frequencyCap ? {
+        atMs: (event.timestampMs ?? frequencyCap.nowMs) + frequencyCap.policy.waitMs,
+        // The first send plus its retries.
+        maxAttempts: 1 + frequencyCap.policy.maxRetries,
+        exceptPrefixes: NEVER_RETRIED_PREFIXES,
+      } : null,
     });
   }
   return { changes, ignored };

@@ -3,6 +3,7 @@
 // Both the keeping and the applying ride on the engine's group commit, with the senders' writes. Any instance may
 // apply any body: the inbox hands each out to one applier at a time, and every change it makes is forward-only.
 import type { Clock } from '../campaigns/clock';
+import { DEFAULT_FREQUENCY_CAP_POLICY, type FrequencyCapPolicy } from '../campaigns/frequency-cap';
 import type { CampaignEngine } from '../campaigns/campaign-engine';
 import type { AccountStore, Logger, PendingWebhook, WebhookApplied, WebhookEffects, WebhookInbox } from '../campaigns/ports';
 import { statusChangesFor } from './apply-status-events';
@@ -44,6 +45,8 @@ export class WebhookProcessor {
     private readonly engine: CampaignEngine,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    /** When a frequency-capped (131049) row is tried again. */
+    private readonly frequencyCap: FrequencyCapPolicy = DEFAULT_FREQUENCY_CAP_POLICY,
   ) {}
 
   /**
@@ -133,6 +136,7 @@ export class WebhookProcessor {
   }
 
   private async afterApply(applied: WebhookApplied): Promise<void> {
+    if (applied.requeuedCampaignIds.length > 0) await this.engine.rowsRequeuedForLater(applied.requeuedCampaignIds);
     await this.engine.sendsFailedLater(applied.failed);
     await this.engine.rowsSettled(applied.touchedCampaignIds);
   }
@@ -181,7 +185,8 @@ export class WebhookProcessor {
     }
     const { events, skipped } = readMetaEvents(payload);
     if (skipped > 0) this.logger.warn({ webhookId: item.id, skipped }, 'webhook items not understood');
-    const statuses = statusChangesFor(events.filter((e): e is StatusEvent => e.kind === 'status'));
+    const statuses = statusChangesFor(events.filter((e): e is StatusEvent => e.kind === 'status'),
+      { policy: this.frequencyCap, nowMs: this.clock.now() });
     const inbound = events.filter((e): e is InboundEvent => e.kind === 'inbound');
     const preferences = events.filter((e): e is PreferenceEvent => e.kind === 'preference');
     let words: Promise<readonly string[]> = Promise.resolve([]);

@@ -7,6 +7,7 @@
 // database's clock only (statement_timestamp()), so instances with skewed clocks still agree on who holds what.
 import { isBusinessScopedUserId, type RecipientIdentity } from '../../campaigns/business-scoped-user-id';
 import type { CampaignState } from '../../campaigns/campaign';
+import { FREQUENCY_CAP_CODE, waitingMessage } from '../../campaigns/frequency-cap';
 import type { MessageStatus } from '../../campaigns/message-status';
 import { MESSAGE_STATUSES } from '../../campaigns/message-status';
 import type {
@@ -388,13 +389,15 @@ export class PostgresStore implements ServiceStore {
    */
   private async applyWebhookEffects(sql: Sql, accountId: string, effects: WebhookEffects, nowMs: number): Promise<WebhookApplied> {
     const touched = new Set<string>();
-    const result: WebhookApplied = { statuses: { applied: 0, ignored: 0, unmatched: 0 }, touchedCampaignIds: [], failed: [] };
+    const result: WebhookApplied = { statuses: { applied: 0, ignored: 0, unmatched: 0 }, touchedCampaignIds: [], failed: [], requeuedCampaignIds: [] };
     if (effects.statuses.length > 0) await this.applyStatuses(sql, accountId, effects.statuses, nowMs, result, touched);
     if (effects.identities.length > 0) await this.learnIdentities(sql, accountId, effects.identities, nowMs);
     if (effects.replies.length > 0) {
       const { touchedCampaignIds, optOuts } = await this.applyReplies(sql, accountId, effects.replies, nowMs);
       for (const campaignId of touchedCampaignIds) touched.add(campaignId);
       await this.suppressPeople(sql, accountId, optOuts, 'keyword', nowMs);
+      const due = await this.makeCappedRowsDue(sql, accountId, effects.replies.filter((r) => !r.isOptOut), nowMs);
+      result.requeuedCampaignIds = [...new Set([...result.requeuedCampaignIds, ...due])];
     }
     for (const preference of effects.preferences) {
       const keys = [...preference.recipients, ...(preference.userId ? [preference.userId] : [])];
@@ -443,6 +446,30 @@ export class PostgresStore implements ServiceStore {
        ON CONFLICT (account_id, to_e164) DO NOTHING`,
       [accountId, identities.map((i) => i.userId), identities.map((i) => i.phones[0] ?? null), nowMs],
     );
+  }
+
+  /**
+   * The people who wrote have a 24-hour window in which the frequency cap does not apply: their rows waiting for a
+   * 131049 retry are due at the reply's time. Gives those rows' campaigns. Apart from the replies' statement, which
+   * may change the same row (its reply).
+   */
+  private async makeCappedRowsDue(sql: Sql, accountId: string, replies: readonly ReplyChange[], nowMs: number): Promise<string[]> {
+    if (replies.length === 0) return [];
+    const { rows } = await sql.query<{ campaign_id: string }>(
+      `WITH input AS (SELECT * FROM unnest($2::text[], $3::text[], $4::bigint[]) AS i(recipients, user_id, at_ms)),
+       persons AS (
+         SELECT DISTINCT ON (key) key, at_ms FROM input i
+         CROSS JOIN LATERAL unnest(${KEYS_OF('$1', "string_to_array(i.recipients, ',')", 'i.user_id')}) AS k(key)
+         ORDER BY key, at_ms
+       )
+       UPDATE messages m SET next_attempt_at = p.at_ms, seq = ${NEXT_SEQ}, updated_at = $5
+       FROM persons p
+       WHERE m.account_id = $1 AND m.to_e164 = p.key AND m.status = 'queued' AND m.error_code = '${FREQUENCY_CAP_CODE}'
+         AND m.next_attempt_at > p.at_ms
+       RETURNING m.campaign_id`,
+      [accountId, replies.map((r) => r.recipients.join(',')), replies.map((r) => r.userId), replies.map((r) => r.atMs), nowMs],
+    );
+    return [...new Set(rows.map((r) => r.campaign_id))];
   }
 
   /** Suppresses every id of the people `seeds` name (PERSON_KEYS); one statement. */
@@ -550,18 +577,20 @@ export class PostgresStore implements ServiceStore {
     touched: Set<string>,
   ): Promise<void> {
     /** Per status, in body order: what became of it (reported in that order, whatever round applied it). */
-    const outcomes: ({ located: boolean; campaignId: string | null } | undefined)[] = [];
+    const outcomes: ({ located: boolean; campaignId: string | null; isRetry: boolean } | undefined)[] = [];
     let round = statuses.map((change, index) => ({ change, index }));
     /** Recipients a status suppressed (131050): their other ids (a BSUID, its number) follow below. */
     const suppressed: { to: string; source: string }[] = [];
     while (round.length > 0) {
       const { rows } = await sql.query<{
-        ord: string; located: boolean; deferred: boolean; campaign_id: string | null; to_e164: string | null; suppress_as: string | null;
+        ord: string; located: boolean; deferred: boolean; campaign_id: string | null; to_e164: string | null;
+        suppress_as: string | null; new_status: string | null;
       }>(
         `WITH input AS (
            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],
-             $8::text[], $9::text[]) WITH ORDINALITY
-             AS i(message_id, campaign_id, wamid, status, error_code, error_message, sent_at, from_set, suppress_as, ord)
+             $8::text[], $9::text[], $12::bigint[], $13::int[], $14::text[], $15::text[]) WITH ORDINALITY
+             AS i(message_id, campaign_id, wamid, status, error_code, error_message, sent_at, from_set, suppress_as,
+               retry_at, retry_max, retry_except, retry_message, ord)
          ),
          located AS (
            SELECT i.ord, (
@@ -578,12 +607,18 @@ export class PostgresStore implements ServiceStore {
            SELECT DISTINCT ON (id) id, ord FROM located WHERE id IS NOT NULL ORDER BY id, ord
          ),
          changed AS (
-           UPDATE messages m SET status = i.status, wamid = COALESCE(m.wamid, i.wamid),
-             error_code = COALESCE(i.error_code, m.error_code), error_message = COALESCE(i.error_message, m.error_message),
+           UPDATE messages m SET status = CASE WHEN ${IS_CAP_RETRY} THEN 'queued' ELSE i.status END,
+             attempts = CASE WHEN ${IS_CAP_RETRY} THEN m.attempts + 1 ELSE m.attempts END,
+             next_attempt_at = CASE WHEN ${IS_CAP_RETRY} THEN i.retry_at ELSE m.next_attempt_at END,
+             wamid = COALESCE(m.wamid, i.wamid), error_code = COALESCE(i.error_code, m.error_code),
+             error_message = CASE WHEN ${IS_CAP_RETRY} THEN i.retry_message ELSE COALESCE(i.error_message, m.error_message) END,
              sent_at = COALESCE(m.sent_at, i.sent_at), seq = ${NEXT_SEQ}, updated_at = $11
            FROM first f JOIN input i ON i.ord = f.ord
            WHERE m.id = f.id AND m.status = ANY(string_to_array(i.from_set, ','))
-           RETURNING f.ord, m.campaign_id, m.to_e164, i.suppress_as
+             -- A status of an earlier attempt of a row tried again (131049) must not settle the new send.
+             AND (m.wamid IS NULL OR m.wamid = i.wamid)
+             AND NOT (m.error_code = '${FREQUENCY_CAP_CODE}' AND m.status IN ('queued', 'sending'))
+           RETURNING f.ord, m.campaign_id, m.to_e164, i.suppress_as, m.status AS new_status
          ),
          suppressed AS (
            INSERT INTO suppressions (account_id, to_e164, source, created_at)
@@ -593,25 +628,34 @@ export class PostgresStore implements ServiceStore {
          )
          SELECT l.ord, l.id IS NOT NULL AS located,
            l.id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM first f WHERE f.ord = l.ord) AS deferred, c.campaign_id,
-           c.to_e164, c.suppress_as
+           c.to_e164, c.suppress_as, c.new_status
          FROM located l LEFT JOIN changed c ON c.ord = l.ord
          ORDER BY l.ord`,
         [round.map(({ change: c }) => c.callback?.messageId ?? null), round.map(({ change: c }) => c.callback?.campaignId ?? null),
           round.map(({ change: c }) => c.wamid), round.map(({ change: c }) => c.status),
           round.map(({ change: c }) => c.error?.code ?? null), round.map(({ change: c }) => c.error?.message ?? null),
           round.map(({ change: c }) => (c.status === 'failed' ? null : nowMs)), round.map(({ change: c }) => c.from.join(',')),
-          round.map(({ change: c }) => c.suppressAs), accountId, nowMs],
+          round.map(({ change: c }) => c.suppressAs), accountId, nowMs,
+          round.map(({ change: c }) => c.retry?.atMs ?? null), round.map(({ change: c }) => c.retry?.maxAttempts ?? null),
+          round.map(({ change: c }) => c.retry?.exceptPrefixes.join(',') ?? null),
+          round.map(({ change: c }) => (c.retry ? waitingMessage(c.error?.message, c.retry.atMs) : null))],
       );
       const deferred: typeof round = [];
       for (const row of rows) {
         const entry = round[Number(row.ord) - 1]!;
         if (row.deferred) deferred.push(entry);
-        else outcomes[entry.index] = { located: row.located, campaignId: row.campaign_id };
+        else outcomes[entry.index] = { located: row.located, campaignId: row.campaign_id, isRetry: row.new_status === 'queued' };
         if (row.suppress_as !== null && row.to_e164 !== null) suppressed.push({ to: row.to_e164, source: row.suppress_as });
       }
       round = deferred;
     }
     for (const { to, source } of suppressed) await this.suppressPeople(sql, accountId, [to], source, nowMs);
+    const retried = [...new Set(outcomes.filter((o) => o?.isRetry).map((o) => o!.campaignId as string))];
+    if (retried.length > 0) {
+      // Their sends were accepted, so a campaign may have finished meanwhile: a row waits again, so it runs again.
+      await sql.query(`UPDATE campaigns SET state = 'running', state_reason_json = NULL, finished_at = NULL
+        WHERE id = ANY($1::text[]) AND state = 'finished'`, [retried]);
+    }
     statuses.forEach((change, index) => {
       const outcome = outcomes[index]!;
       if (!outcome.located) {
@@ -621,7 +665,10 @@ export class PostgresStore implements ServiceStore {
       } else {
         result.statuses.applied++;
         touched.add(outcome.campaignId);
-        if (change.status === 'failed') result.failed.push({ campaignId: outcome.campaignId, code: change.error?.code ?? 'unknown' });
+        if (outcome.isRetry && !result.requeuedCampaignIds.includes(outcome.campaignId)) result.requeuedCampaignIds.push(outcome.campaignId);
+        if (change.status === 'failed' && !outcome.isRetry) {
+          result.failed.push({ campaignId: outcome.campaignId, code: change.error?.code ?? 'unknown' });
+        }
       }
     });
   }
@@ -852,7 +899,7 @@ export class PostgresStore implements ServiceStore {
 
   async loadQueued(campaignId: string, afterId: number, limit: number): Promise<QueuedMessage[]> {
     const rows = await this.rows(
-      `SELECT id, campaign_id, to_e164, params_json, header_media_json, attempts, next_attempt_at
+      `SELECT id, campaign_id, to_e164, params_json, header_media_json, attempts, next_attempt_at, error_code
        FROM messages WHERE campaign_id = $1 AND status = 'queued' AND id > $2 ORDER BY id LIMIT $3`,
       [campaignId, afterId, limit],
     );
@@ -864,6 +911,7 @@ export class PostgresStore implements ServiceStore {
       headerMedia: r.header_media_json ? JSON.parse(r.header_media_json as string) : null,
       attempts: r.attempts as number,
       nextAttemptAt: r.next_attempt_at as number,
+      errorCode: (r.error_code as string | null) ?? null,
     }));
   }
 
@@ -1062,6 +1110,13 @@ function groupByKind(outcomes: readonly SendOutcome[]): SendOutcome[][] {
   }
   return [...groups.values()];
 }
+
+/**
+ * In the statuses' UPDATE: the status is a 131049 failure to try again (StatusChange.retry), and the row may be: it
+ * has had fewer than the allowed attempts, and its number is not one Meta always refuses.
+ */
+const IS_CAP_RETRY = `(i.retry_at IS NOT NULL AND m.attempts + 1 < i.retry_max
+  AND NOT EXISTS (SELECT 1 FROM unnest(string_to_array(i.retry_except, ',')) AS p(prefix) WHERE starts_with(m.to_e164, p.prefix)))`;
 
 /**
  * The ids a person may be known by in the account's rows, as an SQL text[]: `recipients` (an SQL text[] of the

@@ -5,6 +5,7 @@ import type { CampaignState, StateReason } from '../../campaigns/campaign';
 import type { MessageStatus } from '../../campaigns/message-status';
 import { MESSAGE_STATUSES } from '../../campaigns/message-status';
 import { isBusinessScopedUserId } from '../../campaigns/business-scoped-user-id';
+import { FREQUENCY_CAP_CODE, waitingMessage } from '../../campaigns/frequency-cap';
 import {
   LeaseLostError,
   type Account, type AccountSecrets, type BatchItemResult, type BatchWrite, type Campaign, type CampaignTransition,
@@ -15,7 +16,7 @@ import type { MessageChange, SheetCampaign } from '../../sheets/sheet-ports';
 import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '../../service-store';
 import { SqliteHealthStore } from './sqlite-health-store';
 import { SqlitePrivacyStore } from './sqlite-privacy-store';
-import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toSecrets, toSuppressionEntries, toView } from '../stored-rows';
+import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toSecrets, toSuppressionEntries, toView, VIEW_COLUMNS } from '../stored-rows';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './sqlite-schema';
 
 export type { NewAccount, SecretCipher } from '../../service-store';
@@ -28,6 +29,20 @@ interface TrackedRow {
   campaign_id: string;
   to_e164: string;
   status: MessageStatus;
+  wamid: string | null;
+  attempts: number;
+  error_code: string | null;
+}
+
+const TRACKED = 'id, campaign_id, to_e164, status, wamid, attempts, error_code';
+
+/**
+ * A status naming another wamid than the row's is of an earlier attempt of a row tried again (131049); so is one
+ * naming the old wamid while the retry waits or is in flight. Neither may move the row: it would settle the new send.
+ */
+function isOfEarlierAttempt(row: TrackedRow, wamid: string): boolean {
+  if (row.wamid !== null && row.wamid !== wamid) return true;
+  return row.error_code === FREQUENCY_CAP_CODE && (row.status === 'queued' || row.status === 'sending');
 }
 
 export class SqliteStore implements ServiceStore {
@@ -86,7 +101,7 @@ export class SqliteStore implements ServiceStore {
       insertMessage: db.prepare(`INSERT INTO messages
         (campaign_id, account_id, row_key, to_e164, params_json, header_media_json, status, seq, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      loadQueued: db.prepare(`SELECT id, campaign_id, to_e164, params_json, header_media_json, attempts, next_attempt_at
+      loadQueued: db.prepare(`SELECT id, campaign_id, to_e164, params_json, header_media_json, attempts, next_attempt_at, error_code
         FROM messages WHERE campaign_id = ? AND status = 'queued' AND id > ? ORDER BY id LIMIT ?`),
       markSending: db.prepare(`UPDATE messages SET status = 'sending', sending_at = ?, seq = ?, updated_at = ?
         WHERE id = ? AND account_id = ? AND status = 'queued' AND NOT EXISTS (SELECT 1 FROM suppressions s
@@ -122,12 +137,18 @@ export class SqliteStore implements ServiceStore {
         MAX(COALESCE(sent_at, sending_at)) AS lastAtMs FROM messages
         WHERE account_id = ? AND ((sent_at IS NOT NULL AND sent_at >= ?) OR (status = 'sending' AND sending_at >= ?))
         GROUP BY to_e164`),
-      trackedById: db.prepare('SELECT id, campaign_id, to_e164, status FROM messages WHERE id = ? AND account_id = ?'),
-      trackedByWamid: db.prepare('SELECT id, campaign_id, to_e164, status FROM messages WHERE wamid = ? AND account_id = ?'),
+      trackedById: db.prepare(`SELECT ${TRACKED} FROM messages WHERE id = ? AND account_id = ?`),
+      trackedByWamid: db.prepare(`SELECT ${TRACKED} FROM messages WHERE wamid = ? AND account_id = ?`),
+      capRetry: db.prepare(`UPDATE messages SET status = 'queued', attempts = attempts + 1, next_attempt_at = ?, error_code = ?,
+        error_message = ?, seq = ?, updated_at = ? WHERE id = ?`),
+      reopenFinished: db.prepare(`UPDATE campaigns SET state = 'running', state_reason_json = NULL, finished_at = NULL
+        WHERE id = ? AND state = 'finished'`),
+      capDueNow: db.prepare(`UPDATE messages SET next_attempt_at = ?, seq = ?, updated_at = ?
+        WHERE account_id = ? AND to_e164 = ? AND status = 'queued' AND error_code = '${FREQUENCY_CAP_CODE}' AND next_attempt_at > ?
+        RETURNING campaign_id`),
       applyStatus: db.prepare(`UPDATE messages SET status = ?, wamid = COALESCE(wamid, ?), error_code = COALESCE(?, error_code),
         error_message = COALESCE(?, error_message), sent_at = COALESCE(sent_at, ?), seq = ?, updated_at = ? WHERE id = ?`),
-      changes: db.prepare(`SELECT seq, row_key, to_e164, status, wamid, error_code, error_message, reply_text, reply_at, updated_at
-        FROM messages WHERE campaign_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
+      changes: db.prepare(`SELECT ${VIEW_COLUMNS} FROM messages WHERE campaign_id = ? AND seq > ? ORDER BY seq LIMIT ?`),
       saveWebhook: db.prepare('INSERT INTO webhook_inbox(account_id, body, received_at) VALUES (?, ?, ?)'),
       pendingWebhooks: db.prepare('SELECT id, account_id, body FROM webhook_inbox WHERE id > ? ORDER BY id LIMIT ?'),
       deleteWebhook: db.prepare('DELETE FROM webhook_inbox WHERE id = ?'),
@@ -136,7 +157,7 @@ export class SqliteStore implements ServiceStore {
         ON CONFLICT(account_id, to_e164) DO NOTHING`),
       removeSuppression: db.prepare('DELETE FROM suppressions WHERE account_id = ? AND to_e164 = ?'),
       listSuppressions: db.prepare(SUPPRESSION_LIST_SQL(() => '?')),
-      latestSentTo: db.prepare(`SELECT id, campaign_id, to_e164, status FROM messages
+      latestSentTo: db.prepare(`SELECT ${TRACKED} FROM messages
         WHERE account_id = ? AND to_e164 = ? AND sent_at IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT 1`),
       setReply: db.prepare('UPDATE messages SET reply_text = ?, reply_at = ?, seq = ?, updated_at = ? WHERE id = ?'),
       phoneOfUserId: db.prepare('SELECT to_e164 FROM recipient_ids WHERE account_id = ? AND user_id = ? AND to_e164 IS NOT NULL').pluck(),
@@ -381,6 +402,7 @@ export class SqliteStore implements ServiceStore {
       headerMedia: r.header_media_json ? JSON.parse(r.header_media_json as string) : null,
       attempts: r.attempts as number,
       nextAttemptAt: r.next_attempt_at as number,
+      errorCode: (r.error_code as string | null) ?? null,
     }));
   }
 
@@ -473,7 +495,8 @@ export class SqliteStore implements ServiceStore {
   private applyWebhook(inboxId: number, accountId: string, effects: WebhookEffects, nowMs: number): WebhookApplied {
     const s = this.statements;
     const touched = new Set<string>();
-    const result: WebhookApplied = { statuses: { applied: 0, ignored: 0, unmatched: 0 }, touchedCampaignIds: [], failed: [] };
+    const result: WebhookApplied = { statuses: { applied: 0, ignored: 0, unmatched: 0 }, touchedCampaignIds: [], failed: [], requeuedCampaignIds: [] };
+    const requeuedCampaignIds = new Set<string>();
     for (const change of effects.statuses) {
       let row: TrackedRow | undefined;
       if (change.callback) {
@@ -485,11 +508,21 @@ export class SqliteStore implements ServiceStore {
         result.statuses.unmatched++;
         continue;
       }
-      if (!change.from.includes(row.status)) {
+      if (!change.from.includes(row.status) || isOfEarlierAttempt(row, change.wamid)) {
         result.statuses.ignored++;
         continue;
       }
       const error = change.error;
+      const retry = change.retry;
+      if (retry && row.attempts + 1 < retry.maxAttempts && !retry.exceptPrefixes.some((p) => row.to_e164.startsWith(p))) {
+        s.capRetry.run(retry.atMs, error?.code ?? null, waitingMessage(error?.message, retry.atMs), this.nextSeq(), nowMs, row.id);
+        result.statuses.applied++;
+        touched.add(row.campaign_id);
+        requeuedCampaignIds.add(row.campaign_id);
+        // Its send was accepted, so the campaign may have finished meanwhile: a row waits again, so it runs again.
+        s.reopenFinished.run(row.campaign_id);
+        continue;
+      }
       s.applyStatus.run(change.status, change.wamid, error?.code ?? null, error?.message ?? null,
         change.status === 'failed' ? null : nowMs, this.nextSeq(), nowMs, row.id);
       result.statuses.applied++;
@@ -510,7 +543,16 @@ export class SqliteStore implements ServiceStore {
         s.setReply.run(reply.text, reply.atMs, this.nextSeq(), nowMs, row.id);
         touched.add(row.campaign_id);
       }
-      if (reply.isOptOut) this.suppressPerson(accountId, [row?.to_e164 ?? reply.recipients[0], reply.userId], 'keyword', nowMs);
+      if (reply.isOptOut) {
+        this.suppressPerson(accountId, [row?.to_e164 ?? reply.recipients[0], reply.userId], 'keyword', nowMs);
+      } else {
+        // They wrote: a 24-hour window opens in which the frequency cap does not apply, so their waiting rows go now.
+        for (const key of this.personKeys(accountId, [row?.to_e164, ...keys])) {
+          for (const due of s.capDueNow.all(reply.atMs, this.nextSeq(), nowMs, accountId, key, reply.atMs) as { campaign_id: string }[]) {
+            requeuedCampaignIds.add(due.campaign_id);
+          }
+        }
+      }
     }
     for (const preference of effects.preferences) {
       const keys = this.keysOf(accountId, preference.recipients, preference.userId);
@@ -525,6 +567,7 @@ export class SqliteStore implements ServiceStore {
     s.deleteWebhook.run(inboxId);
     this.webhookClaims.delete(inboxId);
     result.touchedCampaignIds = [...touched];
+    result.requeuedCampaignIds = [...requeuedCampaignIds];
     return result;
   }
 

@@ -7,6 +7,8 @@ import type { Account, Campaign, Logger, Messenger, SendRequest, SendResult } fr
 import { GroupCommit } from '../../../service/campaigns/group-commit';
 import { SenderPipeline, type PipelineLease, type SenderPipelineOptions } from '../../../service/campaigns/sender-pipeline';
 import type { TemplateDefinition } from '../../../service/campaigns/template';
+import { DEFAULT_FREQUENCY_CAP_POLICY } from '../../../service/campaigns/frequency-cap';
+import { statusChangesFor } from '../../../service/webhooks/apply-status-events';
 import { FakeClock } from '../../fakes/fake-clock';
 import { maxInAnyWindow } from './busiest-window';
 
@@ -247,6 +249,69 @@ describe('SenderPipeline', () => {
     expect(gaps[2]).toBeGreaterThanOrEqual(16_000);
     expect(gaps[2]).toBeLessThan(16_010);
     expect((await h.statusOf('c1', target)).status).toBe('sent');
+  });
+
+  it('a frequency-capped row (131049) waits 24 h, says so, goes again once; a reply from the person makes it due at once', async () => {
+    const h = await harness();
+    const DAY = 24 * 3600 * 1000;
+    const [capped, other] = [number(1), number(2)];
+    h.pipeline.addCampaign(await h.campaign('c1', [capped, other]));
+    await h.clock.advance(1000);
+    expect(h.messenger.calls.map((c) => c.to)).toEqual([capped, other]);
+
+    // Meta's failed status webhook for the capped row, applied as the webhook processor applies it.
+    const failWith131049 = async (): Promise<number> => {
+      const views = await h.store.listMessagesChangedAfter('c1', 0, 100);
+      const row = views.find((v) => v.to === capped) as { wamid: string | null };
+      const failedAtMs = h.clock.now();
+      const { changes } = statusChangesFor([{
+        kind: 'status', phoneNumberId: '100', wamid: row.wamid as string, status: 'failed', timestampMs: failedAtMs,
+        recipientId: null, recipientUserId: null, callbackData: null, error: { code: '131049', message: 'Held back.' },
+      }], { policy: DEFAULT_FREQUENCY_CAP_POLICY, nowMs: failedAtMs });
+      const [saved] = await h.store.writeBatch([{ kind: 'save_webhook', accountId: ACCOUNT_ID, body: Buffer.from('{}'), nowMs: failedAtMs }]);
+      const [applied] = await h.store.writeBatch([{
+        kind: 'apply_webhook', inboxId: (saved as { value: number }).value, accountId: ACCOUNT_ID, nowMs: failedAtMs,
+        effects: { statuses: changes, replies: [], preferences: [], identities: [], identityChanges: [] },
+      }]);
+      // The engine: the campaign's sender reads its requeued rows again.
+      for (const id of (applied as { value: { requeuedCampaignIds: string[] } }).value.requeuedCampaignIds) h.pipeline.rereadWaiting(id);
+      return failedAtMs;
+    };
+    const failedAtMs = await failWith131049();
+    await h.clock.advance(5000);
+    expect(await h.statusOf('c1', capped)).toMatchObject({ status: 'queued', error: { code: '131049' } });
+    expect(h.waits.at(-1)).toMatchObject({ campaignId: 'c1', reason: { code: 'frequency_cap' } });
+    // Not drained while the row waits in memory: the engine does not finish the campaign meanwhile.
+    expect(h.pipeline.isDrained('c1')).toBe(false);
+
+    await h.clock.advance(DAY - 10_000);
+    expect(h.messenger.callsTo(capped)).toHaveLength(1);
+    await h.clock.advance(10_000);
+    const retries = h.messenger.callsTo(capped);
+    expect(retries).toHaveLength(2);
+    expect((retries[1] as Call).atMs).toBeGreaterThanOrEqual(failedAtMs + DAY);
+    expect((retries[1] as Call).atMs).toBeLessThan(failedAtMs + DAY + 1000);
+    expect(h.messenger.callsTo(other)).toHaveLength(1);
+    expect((await h.statusOf('c1', capped)).status).toBe('sent');
+    expect(h.waits.at(-1)).toMatchObject({ campaignId: 'c1', reason: null });
+
+    // Capped again; an hour later the person writes: their row goes within a second, not a day later.
+    await failWith131049();
+    await h.clock.advance(3_600_000);
+    expect(h.messenger.callsTo(capped)).toHaveLength(2);
+    const wroteAtMs = h.clock.now();
+    const [saved] = await h.store.writeBatch([{ kind: 'save_webhook', accountId: ACCOUNT_ID, body: Buffer.from('{}'), nowMs: wroteAtMs }]);
+    const [applied] = await h.store.writeBatch([{
+      kind: 'apply_webhook', inboxId: (saved as { value: number }).value, accountId: ACCOUNT_ID, nowMs: wroteAtMs,
+      effects: {
+        statuses: [], preferences: [], identities: [], identityChanges: [],
+        replies: [{ contextWamid: null, recipients: [capped], userId: null, text: 'Is the sale still on?', atMs: wroteAtMs, isOptOut: false }],
+      },
+    }]);
+    for (const id of (applied as { value: { requeuedCampaignIds: string[] } }).value.requeuedCampaignIds) h.pipeline.rereadWaiting(id);
+    await h.clock.advance(1000);
+    expect(h.messenger.callsTo(capped)).toHaveLength(3);
+    expect(h.messenger.callsTo(other)).toHaveLength(1);
   });
 
   for (const [label, answer] of [

@@ -73,9 +73,14 @@ describe('runDemo against an in-process service', () => {
     expect(result.rejected.map((r) => r.code).sort()).toEqual(['duplicate_recipient', 'invalid_phone', 'invalid_phone']);
     expect(f.total).toBe(result.rows - result.withoutPhone - result.rejected.length);
     expect(f.sent + f.failed + f.skipped + f.cancelled + f.waiting).toBe(f.total);
-    expect(f.waiting).toBe(0);
+    // What waits is only what WhatsApp held back (131049): queued, with its error, for a retry in 24 h.
+    const statusAt = HEADERS.length + STATUS.indexOf('WA Status');
+    const errorAt = HEADERS.length + STATUS.indexOf('WA Error');
+    const heldBack = output.slice(1).filter((row) => row[statusAt] === 'queued' && /131049/.test(row[errorAt] ?? ''));
+    expect(heldBack.length).toBeGreaterThan(0);
+    expect(f.waiting).toBe(heldBack.length);
     expect(f.skipped).toBe(1);
-    expect(f.failed).toBeGreaterThanOrEqual(2);
+    expect(f.failed).toBeGreaterThanOrEqual(1);
     expect(f.replied).toBeGreaterThanOrEqual(2);
     expect(f.read).toBeLessThanOrEqual(f.delivered);
     expect(f.delivered).toBeLessThanOrEqual(f.sent);

@@ -393,7 +393,16 @@ describe('POST /v1/preview', () => {
       ['e', false, 'invalid_row'],
     ]);
     expect(res.body.rows[0]).toMatchObject({ to: e164(0), text: expect.stringContaining('Hi Ann, enjoy 20% off') });
-    expect(res.body.counts).toEqual({ valid: 1, invalid: 3, duplicate: 1, optedOut: 0 });
+    expect(res.body.counts).toEqual({ valid: 1, invalid: 3, duplicate: 1, optedOut: 0, frequencyCapped: 0 });
     expect((await api().get('/v1/campaigns').set(auth(keyA))).body.campaigns.length).toBe(before);
+  });
+
+  it('counts the rows WhatsApp will refuse for certain: a marketing template to a US (+1) number (131049)', async () => {
+    const res = await api().post('/v1/preview').set(auth(keyA)).send({
+      template: TEMPLATE, defaultCountry: 'in',
+      rows: [{ key: 'us', to: '+1 650 555 0100', params: PARAMS }, { key: 'in', to: '98765 41101', params: PARAMS }],
+    });
+    expect(res.body.rows.map((r: { key: string; frequencyCapped?: boolean }) => [r.key, r.frequencyCapped ?? false])).toEqual([['us', true], ['in', false]]);
+    expect(res.body.counts.frequencyCapped).toBe(1);
   });
 });

@@ -119,7 +119,7 @@ export function openStoreFixture(): StoreFixture {
       await applyWebhook(row.account_id, {
         statuses: [{
           callback: null, wamid: row.wamid, status, from: MESSAGE_STATUSES.filter((s) => isForwardMove(s, status)),
-          error: null, suppressAs: null,
+          error: null, suppressAs: null, retry: null,
         }],
         replies: [], preferences: [], identities: [], identityChanges: [],
       }, nowMs);

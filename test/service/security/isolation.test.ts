@@ -195,7 +195,7 @@ const CASES: Record<string, Case> = {
     const rows = numbers.map((to, i) => ({ key: aKeys[i] ?? `k${i}`, to, params: bParams }));
     const res = await svc.api().post('/v1/preview').set(auth(b.key)).send({ template: TEMPLATE, rows });
     expect(res.status).toBe(200);
-    expect(res.body.counts).toEqual({ valid: numbers.length, invalid: 0, duplicate: 0, optedOut: 0 });
+    expect(res.body.counts).toEqual({ valid: numbers.length, invalid: 0, duplicate: 0, optedOut: 0, frequencyCapped: 0 });
     expect(res.body.rows.every((r: { ok: boolean }) => r.ok)).toBe(true);
     assertNoLeak(res, [...numbers.flatMap(forms), ...rows.map((r) => r.key)]);
   },

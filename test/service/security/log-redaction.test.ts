@@ -43,7 +43,9 @@ async function webhook(body: string, signature: string | null, id = accountId) {
 async function runToEnd(key: string, id: string): Promise<void> {
   await waitFor(async () => {
     const res = await api().get(`/v1/campaigns/${id}`).set(auth(key));
-    return ['finished', 'paused', 'cancelled'].includes(res.body.state) ? true : undefined;
+    // Running and waiting only for rows WhatsApp held back (131049, retried in 24 h) is the end of the run too.
+    const isOnlyWaiting = res.body.state === 'running' && res.body.stateReason?.code === 'frequency_cap';
+    return ['finished', 'paused', 'cancelled'].includes(res.body.state) || isOnlyWaiting ? true : undefined;
   }, 30_000);
 }
 

@@ -630,12 +630,12 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         await sendRows(store, fence, [{ id: a, wamid: 'wamid.a' }, { id: b, wamid: 'wamid.b' }]);
 
         const read = await applyEffects(store, accountId, { statuses: statusChanges(statusEvent('wamid.a', 'read')) }, NOW + 1);
-        expect(read).toEqual({ statuses: { applied: 1, ignored: 0, unmatched: 0 }, touchedCampaignIds: [campaignId], failed: [] });
+        expect(read).toEqual({ statuses: { applied: 1, ignored: 0, unmatched: 0 }, touchedCampaignIds: [campaignId], failed: [], requeuedCampaignIds: [] });
         const afterRead = await feedOf(store, campaignId);
         const late = await applyEffects(store, accountId, {
           statuses: statusChanges(statusEvent('wamid.a', 'delivered'), statusEvent('wamid.a', 'read'), statusEvent('wamid.nobody', 'read')),
         }, NOW + 2);
-        expect(late).toEqual({ statuses: { applied: 0, ignored: 2, unmatched: 1 }, touchedCampaignIds: [], failed: [] });
+        expect(late).toEqual({ statuses: { applied: 0, ignored: 2, unmatched: 1 }, touchedCampaignIds: [], failed: [], requeuedCampaignIds: [] });
         expect(await feedOf(store, campaignId)).toEqual(afterRead);
 
         const failed = await applyEffects(store, accountId, { statuses: statusChanges(statusEvent('wamid.b', 'failed', { campaignId, id: b }, '131026')) }, NOW + 3);
@@ -643,7 +643,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         const again = await applyEffects(store, accountId, {
           statuses: statusChanges(statusEvent('wamid.b', 'delivered'), statusEvent('wamid.b', 'read'), statusEvent('wamid.b', 'failed', null, '131026')),
         }, NOW + 4);
-        expect(again).toEqual({ statuses: { applied: 0, ignored: 3, unmatched: 0 }, touchedCampaignIds: [], failed: [] });
+        expect(again).toEqual({ statuses: { applied: 0, ignored: 3, unmatched: 0 }, touchedCampaignIds: [], failed: [], requeuedCampaignIds: [] });
         const views = await feedOf(store, campaignId);
         expect(views.map((v) => [v.wamid, v.status, v.error])).toEqual([
           ['wamid.a', 'read', null],
@@ -782,6 +782,58 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         const fence = await takeLease(store, accountId);
         const id = ids.get('US.777000111') as number;
         expect(await writeOne(store, { kind: 'claim', fence, ids: [id], nowMs: NOW + 1 })).toEqual([id]);
+      });
+    });
+
+    describe('frequency-capped sends (131049)', () => {
+      const DAY = 24 * 3600 * 1000;
+      const capped = (wamid: string, callback: { campaignId: string; id: number } | null, atMs: number): StatusChange[] =>
+        statusChangesFor([{ ...statusEvent(wamid, 'failed', callback, '131049'), timestampMs: atMs }],
+          { policy: { waitMs: DAY, maxRetries: 2 }, nowMs: atMs }).changes;
+
+      it('waits 24 h as queued with its error (never for +1 numbers), gives up after its retries, and a reply makes it due', async () => {
+        const { accountId, campaignId } = await seed();
+        const india = '+919876500001';
+        const us = '+16505550001';
+        const ids = await addRows(store, accountId, campaignId, [newRow(india), newRow(us)]);
+        const [a, u] = [ids.get(india) as number, ids.get(us) as number];
+        const fence = await takeLease(store, accountId);
+        await sendRows(store, fence, [{ id: a, wamid: 'wamid.a1' }, { id: u, wamid: 'wamid.u1' }]);
+
+        // Both were accepted, so the campaign finished; the late failure reopens it, since a row waits again.
+        expect(await store.transitionCampaign({ campaignId, from: ['running'], to: 'finished', reason: null, nowMs: NOW + 5, onlyIfNoOpenRows: true })).toBe(true);
+        const applied = await applyEffects(store, accountId, {
+          statuses: [...capped('wamid.a1', { campaignId, id: a }, NOW + 10), ...capped('wamid.u1', { campaignId, id: u }, NOW + 10)],
+        }, NOW + 11);
+        expect((await store.getCampaign(accountId, campaignId))?.state).toBe('running');
+        // Only the +1 row failed (and only it counts against the campaign's error budget).
+        expect(applied.failed).toEqual([{ campaignId, code: '131049' }]);
+        let views = await viewsByKey(store, campaignId);
+        expect(views.get(`k${india}`)).toMatchObject({ status: 'queued', nextAttemptAt: NOW + 10 + DAY, error: { code: '131049' } });
+        expect(views.get(`k${us}`)).toMatchObject({ status: 'failed', nextAttemptAt: null, error: { code: '131049' } });
+        expect((await store.loadQueued(campaignId, 0, 10)).map((q) => [q.id, q.nextAttemptAt, q.errorCode])).toEqual([[a, NOW + 10 + DAY, '131049']]);
+
+        // A late copy of the first attempt's failure changes nothing while the row waits.
+        const late = await applyEffects(store, accountId, { statuses: capped('wamid.a1', { campaignId, id: a }, NOW + 12) }, NOW + 12);
+        expect(late.statuses).toEqual({ applied: 0, ignored: 1, unmatched: 0 });
+
+        // The person writes: their row is due at the reply's time.
+        const wrote = await applyEffects(store, accountId, {
+          replies: [{ contextWamid: null, recipients: [india], userId: null, text: 'Hello?', atMs: NOW + 20, isOptOut: false }],
+        }, NOW + 21);
+        expect(wrote.requeuedCampaignIds).toEqual([campaignId]);
+        expect(applied.requeuedCampaignIds).toEqual([campaignId]);
+        expect((await store.loadQueued(campaignId, 0, 10)).map((q) => q.nextAttemptAt)).toEqual([NOW + 20]);
+
+        // Second attempt (attempts 1 of 3), capped again: waits again; third attempt capped: failed for good.
+        await sendRows(store, fence, [{ id: a, wamid: 'wamid.a2' }], NOW + 30);
+        await applyEffects(store, accountId, { statuses: capped('wamid.a2', { campaignId, id: a }, NOW + 40) }, NOW + 41);
+        views = await viewsByKey(store, campaignId);
+        expect(views.get(`k${india}`)).toMatchObject({ status: 'queued', nextAttemptAt: NOW + 40 + DAY });
+        await sendRows(store, fence, [{ id: a, wamid: 'wamid.a3' }], NOW + 50);
+        const last = await applyEffects(store, accountId, { statuses: capped('wamid.a3', { campaignId, id: a }, NOW + 60) }, NOW + 61);
+        expect(last.failed).toEqual([{ campaignId, code: '131049' }]);
+        expect((await viewsByKey(store, campaignId)).get(`k${india}`)).toMatchObject({ status: 'failed', wamid: 'wamid.a3' });
       });
     });
 

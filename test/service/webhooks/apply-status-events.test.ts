@@ -56,7 +56,7 @@ describe('status webhooks applied through writeBatch', () => {
   it('moves sent → read when read arrives first, and ignores the delivered that comes after it', async () => {
     await addRow('a1', 'c1', '+911', 'wamid.1');
     const first = await apply('a1', [status('wamid.1', 'read')], NOW + 1);
-    expect(first).toEqual({ statuses: { applied: 1, ignored: 0, unmatched: 0 }, touchedCampaignIds: ['c1'], failed: [], untracked: 0 });
+    expect(first).toEqual({ statuses: { applied: 1, ignored: 0, unmatched: 0 }, touchedCampaignIds: ['c1'], failed: [], requeuedCampaignIds: [], untracked: 0 });
     expect((await row('c1', '+911'))?.status).toBe('read');
 
     const late = await apply('a1', [status('wamid.1', 'delivered')], NOW + 2);
@@ -104,10 +104,13 @@ describe('status webhooks applied through writeBatch', () => {
   it('finds the row by its callback data first, then by wamid', async () => {
     const a = await addRow('a1', 'c1', '+911', 'wamid.A');
     const b = await addRow('a1', 'c1', '+912', 'wamid.B');
-    // Callback data names row A; the wamid is B's: the callback data wins.
+    // Callback data names row A, with another wamid than A's: a status of an earlier attempt of A (a send tried
+    // again, e.g. after 131049), which must not settle A's current send, nor move B.
     await apply('a1', [status('wamid.B', 'delivered', { campaignId: 'c1', id: a })], NOW + 1);
-    expect((await row('c1', '+911'))?.status).toBe('delivered');
+    expect((await row('c1', '+911'))?.status).toBe('sent');
     expect((await row('c1', '+912'))?.status).toBe('sent');
+    await apply('a1', [status('wamid.A', 'delivered', { campaignId: 'c1', id: a })], NOW + 1);
+    expect((await row('c1', '+911'))?.status).toBe('delivered');
     // No callback data: found by wamid.
     await apply('a1', [status('wamid.B', 'read')], NOW + 2);
     expect((await row('c1', '+912'))?.status).toBe('read');
