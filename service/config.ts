@@ -11,6 +11,8 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** A send no webhook settles within this becomes `unknown`. */
   RECONCILE_AFTER_MS: z.coerce.number().int().min(1000).default(10 * 60 * 1000),
+  /** Tries of a frequency-capped (131049) marketing message after the first, each 24 h after the last failure. */
+  FREQUENCY_CAP_RETRIES: z.coerce.number().int().min(0).max(30).default(3),
   /** How long to wait for the Cloud API's answer to one send. */
   SEND_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   /** Sustained /v1 requests per second per account, and the burst allowed on top (token bucket). */

@@ -35,6 +35,7 @@ import { DAY_MS, DEFAULT_RETENTION_OPTIONS, RetentionJob } from './privacy/reten
 import { SheetSync } from './sheets/sheet-sync';
 import { CloudApiSimulator, type NumberConfig } from './simulator/cloud-api-simulator';
 import { AccountHealthKeeper } from './webhooks/account-health';
+import { DEFAULT_FREQUENCY_CAP_POLICY } from './campaigns/frequency-cap';
 import { WebhookProcessor } from './webhooks/webhook-processor';
 
 export interface ServiceRuntimeOptions {
@@ -130,7 +131,8 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   };
   const engine = new CampaignEngine(store, messenger, clock, logger, engineOptions);
   const campaigns = new CampaignService(store, templates, engine, messenger, clock, newId);
-  const webhooks = new WebhookProcessor(store, engine, clock, logger);
+  const webhooks = new WebhookProcessor(store, engine, clock, logger,
+    { ...DEFAULT_FREQUENCY_CAP_POLICY, maxRetries: config.FREQUENCY_CAP_RETRIES });
   // Meta's management webhooks: template status pauses campaigns, the tier moves the daily limit, and so on.
   webhooks.useHealthKeeper(new AccountHealthKeeper(store.health, {
     getAccount: (id) => store.getAccount(id),
@@ -144,6 +146,8 @@ export async function startService(config: Config, options: ServiceRuntimeOption
   const sandboxSimulator = new CloudApiSimulator({
     basePath: '/sandbox/graph',
     exposeControlRoutes: false,
+    // As Meta since 2025-04-01: every marketing template to a US (+1) number fails 131049 (CLOUD_API.md §13).
+    usMarketingBlocked: true,
     resolveUnknownNumber: async (phoneNumberId) => sandboxNumberOf(await store.findAccountByPhoneNumberId(phoneNumberId)),
     resolveUnknownWaba: async (wabaId) => sandboxNumberOf(await store.findSandboxAccountByWabaId(wabaId)),
   });

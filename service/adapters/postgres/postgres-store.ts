@@ -617,7 +617,7 @@ export class PostgresStore implements ServiceStore {
            WHERE m.id = f.id AND m.status = ANY(string_to_array(i.from_set, ','))
              -- A status of an earlier attempt of a row tried again (131049) must not settle the new send.
              AND (m.wamid IS NULL OR m.wamid = i.wamid)
-             AND NOT (m.error_code = '${FREQUENCY_CAP_CODE}' AND m.status IN ('queued', 'sending'))
+             AND NOT (m.error_code IS NOT DISTINCT FROM '${FREQUENCY_CAP_CODE}' AND m.status IN ('queued', 'sending'))
            RETURNING f.ord, m.campaign_id, m.to_e164, i.suppress_as, m.status AS new_status
          ),
          suppressed AS (

@@ -651,6 +651,18 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         ]);
       });
 
+      it('a status settles a row still `sending` (its HTTP answer lost) by its callback data, and keeps its wamid', async () => {
+        const { accountId, campaignId } = await seed();
+        const [to] = numbers(1, 70) as [string];
+        const ids = await addRows(store, accountId, campaignId, [newRow(to)]);
+        const id = ids.get(to) as number;
+        const fence = await takeLease(store, accountId);
+        expect(await writeOne(store, { kind: 'claim', fence, ids: [id], nowMs: NOW })).toEqual([id]);
+        const settled = await applyEffects(store, accountId, { statuses: statusChanges(statusEvent('wamid.late', 'delivered', { campaignId, id })) }, NOW + 1);
+        expect(settled.statuses).toEqual({ applied: 1, ignored: 0, unmatched: 0 });
+        expect((await viewsByKey(store, campaignId)).get(`k${to}`)).toMatchObject({ status: 'delivered', wamid: 'wamid.late' });
+      });
+
       it('statuses of the same rows applied concurrently, in any order, end on the furthest', async () => {
         const { accountId, campaignId } = await seed();
         const tos = numbers(12);
