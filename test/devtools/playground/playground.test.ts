@@ -169,9 +169,10 @@ describe.skipIf(!existsSync(CHROMIUM))('playground in headless Chromium (skipped
     await page.keyboard.type('SB-2000');
     await page.keyboard.press('Enter');
     const newRow = ROWS + 2;
-    await expect.poll(() => page.textContent(`#grid td[data-row="${newRow}"][data-col="2"]`)).toBe('+1 415 555 0011');
+    // Each typed cell reaches the sheet on its own round trip: wait for the last one, not only the first.
+    await expect.poll(() => page.textContent(`#grid td[data-row="${newRow}"][data-col="3"]`)).toBe('SB-2000');
+    expect(await page.textContent(`#grid td[data-row="${newRow}"][data-col="2"]`)).toBe('+1 415 555 0011');
     expect(await page.textContent(`#grid td[data-row="${newRow}"][data-col="1"]`)).toBe('Customer new');
-    expect(await page.textContent(`#grid td[data-row="${newRow}"][data-col="3"]`)).toBe('SB-2000');
     expect(await page.textContent('#row-count')).toBe(`${ROWS + 1} data rows`);
 
     await page.fill('#filter', 'customer 0042');
