@@ -464,8 +464,9 @@ export class PostgresStore implements ServiceStore {
        )
        UPDATE messages m SET next_attempt_at = p.at_ms, seq = ${NEXT_SEQ}, updated_at = $5
        FROM persons p
-       WHERE m.account_id = $1 AND m.to_e164 = p.key AND m.status = 'queued' AND m.error_code = '${FREQUENCY_CAP_CODE}'
-         AND m.next_attempt_at > p.at_ms
+       -- Campaign by campaign through messages_by_recipient (campaign_id, to_e164): no index leads with account_id.
+       WHERE m.campaign_id IN (SELECT id FROM campaigns WHERE account_id = $1) AND m.account_id = $1 AND m.to_e164 = p.key
+         AND m.status = 'queued' AND m.error_code = '${FREQUENCY_CAP_CODE}' AND m.next_attempt_at > p.at_ms
        RETURNING m.campaign_id`,
       [accountId, replies.map((r) => r.recipients.join(',')), replies.map((r) => r.userId), replies.map((r) => r.atMs), nowMs],
     );

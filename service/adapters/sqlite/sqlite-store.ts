@@ -143,8 +143,10 @@ export class SqliteStore implements ServiceStore {
         error_message = ?, seq = ?, updated_at = ? WHERE id = ?`),
       reopenFinished: db.prepare(`UPDATE campaigns SET state = 'running', state_reason_json = NULL, finished_at = NULL
         WHERE id = ? AND state = 'finished'`),
+      // Campaign by campaign through messages_by_recipient (campaign_id, to_e164): no index leads with account_id.
       capDueNow: db.prepare(`UPDATE messages SET next_attempt_at = ?, seq = ?, updated_at = ?
-        WHERE account_id = ? AND to_e164 = ? AND status = 'queued' AND error_code = '${FREQUENCY_CAP_CODE}' AND next_attempt_at > ?
+        WHERE campaign_id IN (SELECT id FROM campaigns WHERE account_id = ?) AND to_e164 = ? AND status = 'queued'
+          AND error_code = '${FREQUENCY_CAP_CODE}' AND next_attempt_at > ?
         RETURNING campaign_id`),
       applyStatus: db.prepare(`UPDATE messages SET status = ?, wamid = COALESCE(wamid, ?), error_code = COALESCE(?, error_code),
         error_message = COALESCE(?, error_message), sent_at = COALESCE(sent_at, ?), seq = ?, updated_at = ? WHERE id = ?`),
@@ -157,8 +159,11 @@ export class SqliteStore implements ServiceStore {
         ON CONFLICT(account_id, to_e164) DO NOTHING`),
       removeSuppression: db.prepare('DELETE FROM suppressions WHERE account_id = ? AND to_e164 = ?'),
       listSuppressions: db.prepare(SUPPRESSION_LIST_SQL(() => '?')),
+      // Campaign by campaign through messages_by_recipient: through messages_recent_sends (account_id, sent_at) it
+      // walked every sent row of the account for each reply without context.
       latestSentTo: db.prepare(`SELECT ${TRACKED} FROM messages
-        WHERE account_id = ? AND to_e164 = ? AND sent_at IS NOT NULL ORDER BY sent_at DESC, id DESC LIMIT 1`),
+        WHERE campaign_id IN (SELECT id FROM campaigns WHERE account_id = ?) AND to_e164 = ? AND sent_at IS NOT NULL
+        ORDER BY sent_at DESC, id DESC LIMIT 1`),
       setReply: db.prepare('UPDATE messages SET reply_text = ?, reply_at = ?, seq = ?, updated_at = ? WHERE id = ?'),
       phoneOfUserId: db.prepare('SELECT to_e164 FROM recipient_ids WHERE account_id = ? AND user_id = ? AND to_e164 IS NOT NULL').pluck(),
       userIdsOfPhone: db.prepare('SELECT user_id FROM recipient_ids WHERE account_id = ? AND to_e164 = ?').pluck(),
