@@ -188,6 +188,8 @@ export async function startService(config: Config, options: ServiceRuntimeOption
       privacyRoutes({ exports: privacy, accountErasure, contactErasure: new ContactErasure(privacy, compactor), now: () => clock.now(), logger }),
     ],
     rateLimit: rateLimiter.middleware(),
+    // The sender held here is set up again with the new setting (as for new limits).
+    accountChanged: (id) => engine.limitsChanged(id),
   });
   const server = createServer(app);
   server.keepAliveTimeout = 65_000;

@@ -82,6 +82,7 @@ export async function createAccount(deps: AccountFactoryDeps, input: NewAccountI
     defaultCountry,
     retentionDays,
     optOutWords: [],
+    marketingMessagesApi: false,
     createdAt: deps.now(),
   };
   const apiKey = deps.generateApiKey();

@@ -34,6 +34,7 @@ export function toAccount(r: Row): Account {
     defaultCountry: (r.default_country as string | null) ?? null,
     retentionDays: r.retention_days as number,
     optOutWords: JSON.parse(r.opt_out_words as string) as string[],
+    marketingMessagesApi: r.marketing_messages_api === true || r.marketing_messages_api === 1,
     createdAt: r.created_at as number,
   };
 }

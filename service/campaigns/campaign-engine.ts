@@ -215,13 +215,18 @@ export class CampaignEngine {
       return null;
     }
     const pipeline = new SenderPipeline(
-      { accountId, isSandbox: account.isSandbox, phoneNumberId: account.phoneNumberId, accessToken: secrets.accessToken },
+      {
+        accountId, isSandbox: account.isSandbox, phoneNumberId: account.phoneNumberId, accessToken: secrets.accessToken,
+        marketingMessagesApi: account.marketingMessagesApi,
+      },
       this.store, this.messenger, this.clock, this.logger,
       {
         onHalt: (campaignId, reason) => this.background(this.transition(campaignId, 'pause', reason)),
         onWaiting: (campaignId, reason) => this.background(this.setWaiting(campaignId, reason)),
         onDrained: (campaignId) => this.background(this.finishIfDone(campaignId)),
         onLeaseLost: () => this.dropSender(accountId, pipeline),
+        // The running pipeline switched already; the store keeps it for the next set-up (a restart, a takeover).
+        onMarketingMessagesApi: () => this.background(this.store.setMarketingMessagesApi(accountId, true)),
       },
       this.commits,
       lease,

@@ -258,8 +258,14 @@ export class CampaignService {
     if (problem) throw new AppError('template_params', problem);
     const secrets = await this.secretsOf(account);
     const result = await this.messenger.send(
-      { accountId: account.id, isSandbox: account.isSandbox, phoneNumberId: account.phoneNumberId, accessToken: secrets.accessToken },
-      { callbackData: callbackDataFor('test', 0), to: phone.e164, template, components: buildComponents(definition, params, headerMedia ?? undefined) },
+      {
+        accountId: account.id, isSandbox: account.isSandbox, phoneNumberId: account.phoneNumberId, accessToken: secrets.accessToken,
+        marketingMessagesApi: account.marketingMessagesApi,
+      },
+      {
+        callbackData: callbackDataFor('test', 0), to: phone.e164, template,
+        components: buildComponents(definition, params, headerMedia ?? undefined), isMarketing: definition.category === 'MARKETING',
+      },
     );
     switch (result.kind) {
       case 'accepted':

@@ -21,6 +21,12 @@ export interface Account {
   retentionDays: number;
   /** Extra opt-out words for this account, on top of the built-in list. */
   optOutWords: string[];
+  /**
+   * MARKETING templates go through Meta's Marketing Messages API (`POST /{phone-number-id}/marketing_messages`,
+   * CLOUD_API.md §13) instead of `/messages`. Set by the marketer, or by the sender when `/messages` refused a
+   * marketing template with 131063 (the WABA turned marketing off there). Default false.
+   */
+  marketingMessagesApi: boolean;
   createdAt: number;
 }
 
@@ -159,6 +165,8 @@ export interface AccountStore {
   getAccountSecrets(id: string): Promise<AccountSecrets | null>;
   findAccountByPhoneNumberId(phoneNumberId: string): Promise<Account | null>;
   listAccounts(): Promise<Account[]>;
+  /** Sets Account.marketingMessagesApi; false when there is no such account. One write. */
+  setMarketingMessagesApi(accountId: string, isOn: boolean): Promise<boolean>;
 }
 
 /**
@@ -358,6 +366,8 @@ export interface SendRequest {
   to: string;
   template: TemplateRef;
   components: unknown[];
+  /** The template's category is MARKETING: it goes through `/marketing_messages` when the sender's option is on. */
+  isMarketing: boolean;
 }
 
 export interface SenderCredentials {
@@ -365,6 +375,13 @@ export interface SenderCredentials {
   isSandbox: boolean;
   phoneNumberId: string;
   accessToken: string;
+  /** Marketing templates go through `/marketing_messages` (Account.marketingMessagesApi); the sender may turn it on. */
+  marketingMessagesApi: boolean;
+}
+
+/** Which Cloud API edge a send goes to: Meta's routing guide sends MARKETING templates to the MM API (CLOUD_API.md §13). */
+export function usesMarketingMessagesApi(sender: SenderCredentials, request: SendRequest): boolean {
+  return sender.marketingMessagesApi && request.isMarketing;
 }
 
 /** Sends one template message through the Cloud API. Never throws for a per-message problem. */

@@ -12,7 +12,7 @@ import { PairRateGuard } from './pair-rate-guard';
 import {
   LeaseLostError,
   type Campaign, type CampaignStore, type Logger, type Messenger, type QueuedMessage, type SenderCredentials,
-  type SenderFence, type SendOutcome, type SendResult,
+  type SenderFence, type SendOutcome, type SendRequest, type SendResult, usesMarketingMessagesApi,
 } from './ports';
 import { SenderLimiter } from './sender-limiter';
 import { buildComponents } from './template-params';
@@ -57,6 +57,11 @@ export interface SenderPipelineEvents {
   onDrained(campaignId: string): void;
   /** A fenced write found the sender's lease held elsewhere: this pipeline has stopped and must be dropped. */
   onLeaseLost(): void;
+  /**
+   * `/messages` refused a marketing template with 131063 (the WABA turned marketing off there): this pipeline now
+   * sends marketing templates through `/marketing_messages`; the engine stores the account's option. Once per pipeline.
+   */
+  onMarketingMessagesApi(): void;
 }
 
 /** The sender's lease as the pipeline sees it; the engine renews it and moves the deadline. */
@@ -89,6 +94,10 @@ const LATENESS_KEPT = 64;
 
 /** How often a pipeline at the end of its lease looks whether the lease was renewed. */
 const LEASE_WAIT_POLL_MS = 100;
+
+/** "Marketing messages are disabled on Cloud API for this WhatsApp Business Account" (on `/messages`; CLOUD_API.md §13). */
+export const MARKETING_OFF_ON_MESSAGES_CODE = 131063;
+const MARKETING_CATEGORY = 'MARKETING';
 
 /** A row's callback data: the campaign id and the row id, echoed back by Meta in every status webhook. */
 export function callbackDataFor(campaignId: string, messageId: number): string {
@@ -126,8 +135,14 @@ export class SenderPipeline {
   private isAbandoned = false;
   private idleWaiters: (() => void)[] = [];
   private readonly options: SenderPipelineOptions;
+  /**
+   * Campaigns whose template Meta treats as marketing (131063) though its category when the campaign was created was
+   * not MARKETING (it changed since): they go to `/marketing_messages` too, so that a refused row is not refused again.
+   */
+  private readonly learntMarketing = new Set<string>();
 
   constructor(
+    /** Its `marketingMessagesApi` is the route flag: switched on here at a 131063, read by the messenger per send. */
     private readonly sender: SenderCredentials,
     private readonly store: CampaignStore,
     private readonly messenger: Messenger,
@@ -591,19 +606,21 @@ export class SenderPipeline {
       this.afterAnswer();
       return;
     }
-    const request = {
+    const request: SendRequest = {
       callbackData: callbackDataFor(message.campaignId, message.id),
       to: message.to,
       template: campaign.template,
       components: buildComponents(campaign.templateDefinition, message.params, message.headerMedia ?? undefined),
+      isMarketing: campaign.templateDefinition.category === MARKETING_CATEGORY || this.learntMarketing.has(campaign.id),
     };
+    const isViaMarketingApi = usesMarketingMessagesApi(this.sender, request);
     this.messenger.send(this.sender, request).then(
-      (result) => this.settle(message, result, startedAtMs, ticket),
-      (error: unknown) => this.settle(message, { kind: 'no_answer', reason: String(error) }, startedAtMs, ticket),
+      (result) => this.settle(message, result, startedAtMs, ticket, isViaMarketingApi),
+      (error: unknown) => this.settle(message, { kind: 'no_answer', reason: String(error) }, startedAtMs, ticket, isViaMarketingApi),
     );
   }
 
-  private settle(message: QueuedMessage, result: SendResult, startedAtMs: number, ticket: number): void {
+  private settle(message: QueuedMessage, result: SendResult, startedAtMs: number, ticket: number, isViaMarketingApi: boolean): void {
     this.inFlight--;
     if (this.isAbandoned) {
       // The new holder owns the row now; the status webhook settles it.
@@ -614,7 +631,7 @@ export class SenderPipeline {
     // The answer bounds when the request reached Meta: its place in the throughput window (see SenderLimiter).
     this.limiter.settle(ticket, startedAtMs, now, result.kind === 'accepted');
     const slot = this.campaigns.get(message.campaignId);
-    const outcome = this.outcomeFor(message, result, startedAtMs, now, slot);
+    const outcome = this.outcomeFor(message, result, startedAtMs, now, slot, isViaMarketingApi);
     if (outcome) this.pendingOutcomes.push(outcome);
     if (outcome?.kind !== 'retry' && outcome?.kind !== 'requeue') this.release(message);
     this.queueFlush();
@@ -656,6 +673,7 @@ export class SenderPipeline {
 
   private outcomeFor(
     message: QueuedMessage, result: SendResult, startedAtMs: number, now: number, slot: CampaignSlot | undefined,
+    isViaMarketingApi: boolean,
   ): SendOutcome | null {
     switch (result.kind) {
       case 'accepted':
@@ -670,6 +688,12 @@ export class SenderPipeline {
         return this.retryLater(message, now, { code: 'network', message: `Could not reach WhatsApp: ${result.reason}` }, 'retry');
       case 'error': {
         this.budget.release(message.to, startedAtMs);
+        if (result.code === MARKETING_OFF_ON_MESSAGES_CODE && !isViaMarketingApi) {
+          // Not the row's fault, nor the campaign's: the row goes again, attempts unchanged, through the MM API.
+          this.switchToMarketingApi(message.campaignId);
+          this.requeueAt(message, now);
+          return { id: message.id, kind: 'requeue' };
+        }
         const rule = classifyMetaError(result.code, result.httpStatus);
         const error = { code: String(result.code ?? `http_${result.httpStatus}`), message: rule.message };
         switch (rule.action) {
@@ -704,6 +728,19 @@ export class SenderPipeline {
     const nextAttemptAt = now + delayMs;
     this.requeueAt({ ...message, attempts, nextAttemptAt }, nextAttemptAt);
     return { id: message.id, kind: 'retry', attempts, nextAttemptAt, error };
+  }
+
+  /**
+   * Marketing is off on `/messages` for the WABA (131063): marketing templates go through `/marketing_messages`
+   * from the next send on. The store write and the log line happen once, however many sends were in flight.
+   */
+  private switchToMarketingApi(campaignId: string): void {
+    this.learntMarketing.add(campaignId);
+    if (this.sender.marketingMessagesApi) return;
+    this.sender.marketingMessagesApi = true;
+    this.logger.warn({ accountId: this.sender.accountId, campaignId, code: MARKETING_OFF_ON_MESSAGES_CODE },
+      'marketing templates are off on /messages for this account (131063); it now sends them through /marketing_messages');
+    this.events.onMarketingMessagesApi();
   }
 
   /** The row goes back into memory only after its `queued` status is written (see flush). */

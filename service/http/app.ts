@@ -1,6 +1,7 @@
 // The Express app factory: routes and middleware wired to ports passed in. No listen here, so tests call it directly.
 import express, { type Express, type RequestHandler, Router } from 'express';
 import helmet from 'helmet';
+import { z } from 'zod';
 import type { CampaignService } from '../campaigns/campaign-service';
 import type { AccountStore, Logger } from '../campaigns/ports';
 import type { HealthStore } from '../webhooks/account-health';
@@ -8,6 +9,7 @@ import type { WebhookProcessor } from '../webhooks/webhook-processor';
 import { AppError } from '../errors';
 import { accountOf, requireApiKey } from './auth';
 import { campaignRoutes } from './campaign-routes';
+import { parseOrThrow } from './contract';
 import { errorMapper } from './error-mapper';
 import { EMPTY_HEALTH } from '../webhooks/account-health';
 import { presentAccount } from './presenters';
@@ -32,7 +34,13 @@ export interface AppDeps {
   extraRoutes?: Router[];
   /** Per-account request limit, run after auth and before the body is parsed. */
   rateLimit?: RequestHandler;
+  /** A setting of the account changed (`PATCH /v1/account`): its sender picks it up (the engine sets it up again). */
+  accountChanged?(accountId: string): Promise<void>;
 }
+
+/** `PATCH /v1/account`: the account settings the marketer may change; at least one. */
+const accountPatchBody = z.object({ marketingMessagesApi: z.boolean().optional() }).strict()
+  .refine((body) => body.marketingMessagesApi !== undefined, 'name a setting to change (marketingMessagesApi)');
 
 export function createApp(deps: AppDeps): Express {
   const app = express();
@@ -54,6 +62,18 @@ export function createApp(deps: AppDeps): Express {
     const account = accountOf(req);
     const health = deps.health ? await deps.health.getHealth(account.id) : EMPTY_HEALTH;
     res.json(presentAccount(account, deps.webhookUrlFor(account.id), deps.serviceAccountEmail, health));
+  });
+  v1.patch('/account', async (req, res) => {
+    const { marketingMessagesApi } = parseOrThrow(accountPatchBody, req.body);
+    const { id } = accountOf(req);
+    if (marketingMessagesApi !== undefined && !(await deps.store.setMarketingMessagesApi(id, marketingMessagesApi))) {
+      throw new AppError('not_found', 'No such account.');
+    }
+    await deps.accountChanged?.(id);
+    const account = await deps.store.getAccount(id);
+    if (!account) throw new AppError('not_found', 'No such account.');
+    const health = deps.health ? await deps.health.getHealth(id) : EMPTY_HEALTH;
+    res.json(presentAccount(account, deps.webhookUrlFor(id), deps.serviceAccountEmail, health));
   });
   v1.use(campaignRoutes(deps.campaigns));
   for (const router of deps.extraRoutes ?? []) v1.use(router);

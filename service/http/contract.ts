@@ -115,6 +115,8 @@ export interface AccountResponse {
   defaultCountry: string | null;
   /** Days message content (parameters, replies) is kept before it is purged. */
   retentionDays: number;
+  /** MARKETING templates go through Meta's `/marketing_messages` (set with `PATCH /v1/account`, or on a 131063). */
+  marketingMessagesApi: boolean;
   webhookUrl: string;
   serviceAccountEmail: string | null;
   /** What Meta's management webhooks said (API.md "Account health"); each part null until Meta said something. */

@@ -19,6 +19,7 @@ export function presentAccount(
     dailyLimit: account.dailyLimit,
     defaultCountry: account.defaultCountry,
     retentionDays: account.retentionDays,
+    marketingMessagesApi: account.marketingMessagesApi,
     webhookUrl,
     serviceAccountEmail,
     health: presentHealth(health),

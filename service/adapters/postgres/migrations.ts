@@ -213,6 +213,16 @@ CREATE TABLE account_health_events (
 );
 `,
   },
+  {
+    version: 5,
+    name: 'marketing messages api option',
+    sql: `
+-- true: the account's MARKETING templates go through /marketing_messages (Account.marketingMessagesApi), set by the
+-- marketer or by the sender at a 131063. A constant default: no table rewrite, and the previous release's INSERTs
+-- (which do not name the column) keep working during a rolling deploy.
+ALTER TABLE accounts ADD COLUMN marketing_messages_api BOOLEAN NOT NULL DEFAULT false;
+`,
+  },
 ];
 
 /**

@@ -681,12 +681,13 @@ export class PostgresStore implements ServiceStore {
     await this.transaction(async (sql) => {
       await sql.query(
         `INSERT INTO accounts (id, name, is_sandbox, phone_number_id, waba_id, access_token_enc, app_secret_enc,
-           verify_token_enc, api_key_hash, messages_per_second, daily_limit, default_country, retention_days, opt_out_words, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+           verify_token_enc, api_key_hash, messages_per_second, daily_limit, default_country, retention_days, opt_out_words, created_at,
+           marketing_messages_api)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
         [account.id, account.name, account.isSandbox, account.phoneNumberId, account.wabaId,
           this.cipher.encrypt(secrets.accessToken), this.cipher.encrypt(secrets.appSecret), this.cipher.encrypt(secrets.verifyToken),
           apiKeyHash, account.messagesPerSecond, account.dailyLimit, account.defaultCountry, account.retentionDays,
-          JSON.stringify(account.optOutWords), account.createdAt],
+          JSON.stringify(account.optOutWords), account.createdAt, account.marketingMessagesApi],
       );
       await sql.query('INSERT INTO account_locks (account_id) VALUES ($1)', [account.id]);
     });
@@ -698,6 +699,11 @@ export class PostgresStore implements ServiceStore {
 
   async setOptOutWords(accountId: string, words: readonly string[]): Promise<void> {
     await this.pool.query('UPDATE accounts SET opt_out_words = $1 WHERE id = $2', [JSON.stringify(words), accountId]);
+  }
+
+  async setMarketingMessagesApi(accountId: string, isOn: boolean): Promise<boolean> {
+    const result = await this.pool.query('UPDATE accounts SET marketing_messages_api = $1 WHERE id = $2', [isOn, accountId]);
+    return (result.rowCount ?? 0) > 0;
   }
 
   async getAccount(id: string): Promise<Account | null> {

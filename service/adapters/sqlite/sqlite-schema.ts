@@ -3,6 +3,22 @@
 
 export const SCHEMA_VERSION = 1;
 
+/**
+ * Columns added after a table was first shipped. CREATE TABLE IF NOT EXISTS leaves an existing database's table as
+ * it was, so the store adds each column that PRAGMA table_info does not list (ALTER TABLE … ADD COLUMN, idempotent by
+ * that check; SQLite fills existing rows with the DEFAULT). Append here; never reorder or remove. New databases get
+ * the columns from SCHEMA_SQL, which lists them too.
+ */
+export const ADDED_COLUMNS: readonly { table: string; column: string; definition: string }[] = [
+  { table: 'accounts', column: 'marketing_messages_api', definition: 'INTEGER NOT NULL DEFAULT 0' },
+];
+
+/** The statements that bring an older database's tables to SCHEMA_SQL: none when it has every column already. */
+export function addedColumnStatements(columnsOf: (table: string) => readonly string[]): string[] {
+  return ADDED_COLUMNS.filter(({ table, column }) => !columnsOf(table).includes(column))
+    .map(({ table, column, definition }) => `ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+}
+
 export const SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS schema_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
@@ -23,7 +39,9 @@ CREATE TABLE IF NOT EXISTS accounts (
   default_country TEXT,
   retention_days INTEGER NOT NULL DEFAULT 30,
   opt_out_words TEXT NOT NULL DEFAULT '[]',
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  -- 1: MARKETING templates go through /marketing_messages (Account.marketingMessagesApi). See ADDED_COLUMNS.
+  marketing_messages_api INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE IF NOT EXISTS campaigns (

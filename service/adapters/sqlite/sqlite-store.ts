@@ -17,7 +17,7 @@ import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '.
 import { SqliteHealthStore } from './sqlite-health-store';
 import { SqlitePrivacyStore } from './sqlite-privacy-store';
 import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toSecrets, toSuppressionEntries, toView, VIEW_COLUMNS } from '../stored-rows';
-import { SCHEMA_SQL, SCHEMA_VERSION } from './sqlite-schema';
+import { addedColumnStatements, SCHEMA_SQL, SCHEMA_VERSION } from './sqlite-schema';
 
 export type { NewAccount, SecretCipher } from '../../service-store';
 
@@ -74,6 +74,9 @@ export class SqliteStore implements ServiceStore {
     this.db.pragma('temp_store = MEMORY');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA_SQL);
+    // A database made by an older release lacks the columns added since (ADDED_COLUMNS): add them, once.
+    const columnsOf = (table: string) => (this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
+    for (const statement of addedColumnStatements(columnsOf)) this.db.exec(statement);
     this.db.prepare('INSERT OR IGNORE INTO schema_meta(key, value) VALUES (?, ?)').run('version', String(SCHEMA_VERSION));
     this.seq = (this.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM messages').get() as { seq: number }).seq;
     this.statements = this.prepare();
@@ -274,13 +277,18 @@ export class SqliteStore implements ServiceStore {
 
   async insertAccount({ account, secrets, apiKeyHash }: NewAccount): Promise<void> {
     this.db.prepare(`INSERT INTO accounts (id, name, is_sandbox, phone_number_id, waba_id, access_token_enc, app_secret_enc,
-      verify_token_enc, api_key_hash, messages_per_second, daily_limit, default_country, retention_days, opt_out_words, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+      verify_token_enc, api_key_hash, messages_per_second, daily_limit, default_country, retention_days, opt_out_words, created_at,
+      marketing_messages_api)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
       account.id, account.name, account.isSandbox ? 1 : 0, account.phoneNumberId, account.wabaId,
       this.cipher.encrypt(secrets.accessToken), this.cipher.encrypt(secrets.appSecret), this.cipher.encrypt(secrets.verifyToken),
       apiKeyHash, account.messagesPerSecond, account.dailyLimit, account.defaultCountry, account.retentionDays,
-      JSON.stringify(account.optOutWords), account.createdAt,
+      JSON.stringify(account.optOutWords), account.createdAt, account.marketingMessagesApi ? 1 : 0,
     );
+  }
+
+  async setMarketingMessagesApi(accountId: string, isOn: boolean): Promise<boolean> {
+    return this.db.prepare('UPDATE accounts SET marketing_messages_api = ? WHERE id = ?').run(isOn ? 1 : 0, accountId).changes > 0;
   }
 
   async setRetentionDays(accountId: string, days: number): Promise<boolean> {

@@ -1,12 +1,19 @@
 // Sends template messages to the WhatsApp Cloud API over keep-alive HTTP (undici), and says plainly whether the
 // message was accepted, refused, never left, or is in doubt. Never throws per message; never retries (the domain does).
 import { Agent, errors as undiciErrors } from 'undici';
-import type { Messenger, SenderCredentials, SendRequest, SendResult } from '../../campaigns/ports';
+import { usesMarketingMessagesApi, type Messenger, type SenderCredentials, type SendRequest, type SendResult } from '../../campaigns/ports';
 import { isBusinessScopedUserId } from '../../campaigns/business-scoped-user-id';
 import { GraphEndpoint } from './graph-endpoint';
 
 /** Transport errors raised before any byte of the request could reach the server: safe to send again. */
 const NEVER_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * The two edges a template goes to: a MARKETING template of a sender with the option on goes to the Marketing
+ * Messages API (same payload and answer, plus `message_status`; CLOUD_API.md §13), everything else to `/messages`.
+ */
+const MESSAGES_EDGE = '/messages';
+const MARKETING_MESSAGES_EDGE = '/marketing_messages';
 
 export interface CloudApiMessengerOptions {
   endpoint: GraphEndpoint;
@@ -47,7 +54,7 @@ export class CloudApiMessenger implements Messenger {
       const chunks: Buffer[] = [];
       this.agent.dispatch({
         origin: target.origin,
-        path: `${target.basePath}/${encodeURIComponent(sender.phoneNumberId)}/messages`,
+        path: `${target.basePath}/${encodeURIComponent(sender.phoneNumberId)}${usesMarketingMessagesApi(sender, message) ? MARKETING_MESSAGES_EDGE : MESSAGES_EDGE}`,
         method: 'POST',
         headers: { authorization: `Bearer ${sender.accessToken}`, 'content-type': 'application/json' },
         body,
@@ -98,7 +105,10 @@ function transportFailure(error: unknown): SendResult {
   return { kind: 'no_answer', reason };
 }
 
-/** Reads a Cloud API answer: the wamid on success, Meta's error code otherwise (CLOUD_API.md 1.4 and 4). */
+/**
+ * Reads a Cloud API answer: the wamid on success, Meta's error code otherwise (CLOUD_API.md 1.4 and 4). The same for
+ * both edges: `/marketing_messages` adds `messages[0].message_status` ("accepted"), which changes nothing here.
+ */
 export function readSendResponse(statusCode: number, text: string): SendResult {
   let json: unknown;
   try {

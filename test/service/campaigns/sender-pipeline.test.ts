@@ -3,7 +3,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../../service/adapters/sqlite/sqlite-store';
 import type { StateReason } from '../../../service/campaigns/campaign';
-import type { Account, Campaign, Logger, Messenger, SendRequest, SendResult } from '../../../service/campaigns/ports';
+import {
+  usesMarketingMessagesApi, type Account, type Campaign, type Logger, type Messenger, type SenderCredentials, type SendRequest, type SendResult,
+} from '../../../service/campaigns/ports';
 import { GroupCommit } from '../../../service/campaigns/group-commit';
 import { SenderPipeline, type PipelineLease, type SenderPipelineOptions } from '../../../service/campaigns/sender-pipeline';
 import type { TemplateDefinition } from '../../../service/campaigns/template';
@@ -26,6 +28,8 @@ interface Call {
   to: string;
   callbackData: string;
   atMs: number;
+  /** The send went to /marketing_messages (the sender's route flag and the template's category). */
+  isViaMarketingApi: boolean;
 }
 
 /** A Messenger whose answers the test scripts; records who was sent to and when (fake time). */
@@ -35,8 +39,8 @@ class ScriptedMessenger implements Messenger {
 
   constructor(private readonly clock: FakeClock, public answer: (request: SendRequest, call: Call) => SendResult = () => ({ kind: 'accepted', wamid: '' })) {}
 
-  send(_sender: unknown, request: SendRequest): Promise<SendResult> {
-    const call = { to: request.to, callbackData: request.callbackData, atMs: this.clock.now() };
+  send(sender: SenderCredentials, request: SendRequest): Promise<SendResult> {
+    const call = { to: request.to, callbackData: request.callbackData, atMs: this.clock.now(), isViaMarketingApi: usesMarketingMessagesApi(sender, request) };
     this.calls.push(call);
     const result = this.answer(request, call);
     return Promise.resolve(result.kind === 'accepted' && result.wamid === '' ? { kind: 'accepted', wamid: `wamid.${++this.wamids}` } : result);
@@ -59,6 +63,8 @@ interface Harness {
   drained: string[];
   lease: PipelineLease;
   leaseLost: number;
+  /** Times the pipeline said it switched to /marketing_messages (a 131063). */
+  marketingApiSwitches: number;
   campaign(id: string, numbers: readonly string[]): Promise<Campaign>;
   statusOf(campaignId: string, to: string): Promise<{ status: string; error: { code: string; message: string } | null }>;
 }
@@ -82,7 +88,7 @@ async function harness(options: Partial<SenderPipelineOptions> = {}, commitDelay
   const store = new SqliteStore(':memory:', plainCipher);
   const account: Account = {
     id: ACCOUNT_ID, name: 'T', isSandbox: true, phoneNumberId: '100', wabaId: '200', messagesPerSecond: 80,
-    dailyLimit: null, defaultCountry: null, retentionDays: 30, optOutWords: [], createdAt: clock.now(),
+    dailyLimit: null, defaultCountry: null, retentionDays: 30, optOutWords: [], marketingMessagesApi: false, createdAt: clock.now(),
   };
   await store.insertAccount({ account, secrets: { accessToken: 't', appSecret: 's', verifyToken: 'v' }, apiKeyHash: 'h' });
   const lease = await store.acquireSenderLease(ACCOUNT_ID, 'test', 3_600_000);
@@ -94,7 +100,7 @@ async function harness(options: Partial<SenderPipelineOptions> = {}, commitDelay
   const drained: string[] = [];
   // Acts like the engine: a halted campaign is paused, so the pipeline stops sending it.
   const pipeline: SenderPipeline = new SenderPipeline(
-    { accountId: ACCOUNT_ID, isSandbox: true, phoneNumberId: '100', accessToken: 't' },
+    { accountId: ACCOUNT_ID, isSandbox: true, phoneNumberId: '100', accessToken: 't', marketingMessagesApi: false },
     store, messenger, clock, silentLogger,
     {
       onHalt: (campaignId, reason) => {
@@ -106,6 +112,9 @@ async function harness(options: Partial<SenderPipelineOptions> = {}, commitDelay
       onLeaseLost: () => {
         h.leaseLost++;
       },
+      onMarketingMessagesApi: () => {
+        h.marketingApiSwitches++;
+      },
     },
     new GroupCommit(store, clock, commitDelayMs, (error) => { throw error; }),
     pipelineLease,
@@ -113,7 +122,7 @@ async function harness(options: Partial<SenderPipelineOptions> = {}, commitDelay
   );
   await pipeline.restoreLimits();
   const h: Harness = {
-    clock, store, messenger, pipeline, halts, waits, drained, lease: pipelineLease, leaseLost: 0,
+    clock, store, messenger, pipeline, halts, waits, drained, lease: pipelineLease, leaseLost: 0, marketingApiSwitches: 0,
     async campaign(id, numbers) {
       const campaign: Campaign = {
         id, accountId: ACCOUNT_ID, name: id, template: { name: 'hello', language: 'en_US' }, templateDefinition: TEMPLATE,
@@ -348,6 +357,35 @@ describe('SenderPipeline', () => {
     await h.clock.advance(60_000);
     expect(h.messenger.calls.length).toBe(callsAtHalt);
     expect(callsAtHalt).toBeLessThanOrEqual(3);
+  });
+
+  it('on 131063 from /messages switches to /marketing_messages once and sends each refused row again there, failing none', async () => {
+    const h = await harness();
+    // Marketing is off on /messages for this WABA: only the Marketing Messages API takes the marketing template.
+    h.messenger.answer = (_request, call) => (call.isViaMarketingApi ? { kind: 'accepted', wamid: '' } : metaError(131063));
+    const numbers = Array.from({ length: 20 }, (_, i) => number(i));
+    h.pipeline.addCampaign(await h.campaign('c1', numbers));
+    await h.clock.advance(10_000);
+
+    expect(await h.store.countByStatus('c1')).toMatchObject({ sent: 20, failed: 0, queued: 0, sending: 0 });
+    expect(h.marketingApiSwitches).toBe(1);
+    expect(h.halts).toEqual([]);
+    for (const to of numbers) expect(h.messenger.callsTo(to).filter((c) => c.isViaMarketingApi), to).toHaveLength(1);
+    // Every send after the first answer went through the MM API: only those already in flight met /messages.
+    const firstRefusal = h.messenger.calls.findIndex((c) => !c.isViaMarketingApi);
+    expect(h.messenger.calls.slice(firstRefusal + 20).every((c) => c.isViaMarketingApi)).toBe(true);
+  });
+
+  it('pauses on a 131063 from /marketing_messages itself (nothing left to switch to), never looping', async () => {
+    const h = await harness();
+    h.messenger.answer = () => metaError(131063);
+    h.pipeline.addCampaign(await h.campaign('c1', [number(1), number(2)]));
+    await h.clock.advance(10_000);
+    expect(h.marketingApiSwitches).toBe(1);
+    expect(h.halts).toHaveLength(1);
+    expect(h.halts[0]).toMatchObject({ campaignId: 'c1', reason: { code: 'meta_131063' } });
+    expect(h.messenger.calls.length).toBeLessThanOrEqual(4);
+    expect(await h.store.countByStatus('c1')).toMatchObject({ queued: 2, failed: 0 });
   });
 
   it('pauses a campaign whose sends mostly fail (error budget), leaving the rest queued', async () => {

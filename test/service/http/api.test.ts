@@ -132,6 +132,21 @@ describe('auth', () => {
   });
 });
 
+describe('PATCH /v1/account', () => {
+  it('sets marketingMessagesApi (GET /v1/account shows it, default false), per account, and refuses a bad body', async () => {
+    expect((await api().get('/v1/account').set(auth(keyB))).body.marketingMessagesApi).toBe(false);
+    const on = await api().patch('/v1/account').set(auth(keyB)).send({ marketingMessagesApi: true });
+    expect(on.status).toBe(200);
+    expect(on.body).toMatchObject({ marketingMessagesApi: true, retentionDays: 30 });
+    expect((await api().get('/v1/account').set(auth(keyB))).body.marketingMessagesApi).toBe(true);
+    expect((await api().get('/v1/account').set(auth(keyA))).body.marketingMessagesApi).toBe(false);
+    for (const body of [{}, { marketingMessagesApi: 'yes' }, { retentionDays: 3 }]) {
+      expect((await api().patch('/v1/account').set(auth(keyB)).send(body)).status, JSON.stringify(body)).toBe(400);
+    }
+    expect((await api().patch('/v1/account').set(auth(keyB)).send({ marketingMessagesApi: false })).body.marketingMessagesApi).toBe(false);
+  });
+});
+
 describe('POST /v1/campaigns', () => {
   it('answers 400 naming the field for a bad body', async () => {
     for (const body of [{}, { name: 'x' }, { name: 'x', template: TEMPLATE, sendAt: 'tomorrow' }, { name: 'x', template: TEMPLATE, defaultCountry: 'India' }]) {

@@ -9,7 +9,7 @@ import { openStoreFixture, type StoreFixture } from './store-fixture';
 const NOW = Date.UTC(2025, 0, 1);
 const ACCOUNT: Account = {
   id: 'a1', name: 'Acme', isSandbox: true, phoneNumberId: 'p1', wabaId: 'w1', messagesPerSecond: 80, dailyLimit: null,
-  defaultCountry: 'IN', retentionDays: 30, optOutWords: [], createdAt: NOW,
+  defaultCountry: 'IN', retentionDays: 30, optOutWords: [], marketingMessagesApi: false, createdAt: NOW,
 };
 
 function message(i: number): ExportedMessage {

@@ -75,7 +75,7 @@ export function openStoreFixture(): StoreFixture {
     async addAccount(id, retentionDays, nowMs) {
       const account: Account = {
         id, name: `Account ${id}`, isSandbox: true, phoneNumberId: `p-${id}`, wabaId: `w-${id}`, messagesPerSecond: 80,
-        dailyLimit: null, defaultCountry: 'IN', retentionDays, optOutWords: [], createdAt: nowMs,
+        dailyLimit: null, defaultCountry: 'IN', retentionDays, optOutWords: [], marketingMessagesApi: false, createdAt: nowMs,
       };
       await store.insertAccount({ account, secrets: { accessToken: `token-${id}`, appSecret: `secret-${id}`, verifyToken: `verify-${id}` }, apiKeyHash: `hash-${id}` });
       return account;

@@ -157,6 +157,16 @@ const CASES: Record<string, Case> = {
     expect(res.body.id).toBe(b.id);
     assertNoLeak(res);
   },
+  'PATCH /v1/account': async () => {
+    // The body names no account (any other field is refused); the ids go in the query, and are ignored.
+    const res = await svc.api().patch('/v1/account').set(auth(b.key)).query({ id: a.id, accountId: a.id }).send({ marketingMessagesApi: true });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: b.id, marketingMessagesApi: true });
+    assertNoLeak(res);
+    expect((await svc.api().patch('/v1/account').set(auth(b.key)).send({ marketingMessagesApi: true, accountId: a.id })).status).toBe(400);
+    // A's option is untouched by B's write.
+    expect((await svc.api().get('/v1/account').set(auth(a.key))).body.marketingMessagesApi).toBe(false);
+  },
   'GET /v1/templates': async () => {
     const res = await svc.api().get('/v1/templates').set(auth(b.key)).query({ accountId: a.id, wabaId: a.wabaId });
     expect(res.status).toBe(200);

@@ -40,7 +40,7 @@ export function newAccount(id: string, overrides: Partial<Account> = {}): NewAcc
   return {
     account: {
       id, name: `Account ${id}`, isSandbox: true, phoneNumberId: `p-${id}`, wabaId: `w-${id}`, messagesPerSecond: 80,
-      dailyLimit: null, defaultCountry: null, retentionDays: 30, optOutWords: [], createdAt: NOW, ...overrides,
+      dailyLimit: null, defaultCountry: null, retentionDays: 30, optOutWords: [], marketingMessagesApi: false, createdAt: NOW, ...overrides,
     },
     secrets: { accessToken: `token-${id}`, appSecret: `secret-${id}`, verifyToken: `verify-${id}` },
     apiKeyHash: `hash-${id}`,
@@ -393,6 +393,28 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
 
     const numbers = (count: number, base = 0): string[] =>
       Array.from({ length: count }, (_, i) => `+1555${String(2_000_000 + base + i)}`);
+
+    describe('account option marketingMessagesApi', () => {
+      it('is false by default, kept as inserted, set and cleared per account, and false for an unknown account', async () => {
+        const [a, b, c] = [uniqueId('acct'), uniqueId('acct'), uniqueId('acct')];
+        await store.insertAccount(newAccount(a));
+        await store.insertAccount(newAccount(b));
+        await store.insertAccount(newAccount(c, { marketingMessagesApi: true }));
+        expect((await store.getAccount(a))?.marketingMessagesApi).toBe(false);
+        expect((await store.getAccount(c))?.marketingMessagesApi).toBe(true);
+
+        expect(await store.setMarketingMessagesApi(a, true)).toBe(true);
+        expect((await store.getAccount(a))?.marketingMessagesApi).toBe(true);
+        expect((await store.findAccountByPhoneNumberId(`p-${a}`))?.marketingMessagesApi).toBe(true);
+        expect((await store.getAccountByApiKeyHash(`hash-${a}`))?.marketingMessagesApi).toBe(true);
+        expect((await store.getAccount(b))?.marketingMessagesApi).toBe(false);
+        expect((await store.listAccounts()).find((x) => x.id === a)?.marketingMessagesApi).toBe(true);
+
+        expect(await store.setMarketingMessagesApi(a, false)).toBe(true);
+        expect((await store.getAccount(a))?.marketingMessagesApi).toBe(false);
+        expect(await store.setMarketingMessagesApi(uniqueId('acct'), true)).toBe(false);
+      });
+    });
 
     describe('claims', () => {
       it('moves queued rows of a running campaign to sending, skips suppressed ones, and leaves other campaigns alone', async () => {

@@ -26,7 +26,7 @@ const TEMPLATE: TemplateDefinition = {
 function account(id: string, phoneNumberId = `pn-${id}`): Account {
   return {
     id, name: id, isSandbox: false, phoneNumberId, wabaId: `waba-${id}`, messagesPerSecond: 80, dailyLimit: null,
-    defaultCountry: null, retentionDays: 30, optOutWords: [], createdAt: 0,
+    defaultCountry: null, retentionDays: 30, optOutWords: [], marketingMessagesApi: false, createdAt: 0,
   };
 }
 

@@ -6,13 +6,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CloudApiMessenger } from '../../../../service/adapters/whatsapp-cloud/cloud-api-messenger';
 import { GraphEndpoint } from '../../../../service/adapters/whatsapp-cloud/graph-endpoint';
 import type { SendRequest } from '../../../../service/campaigns/ports';
+import { CloudApiSimulator } from '../../../../service/simulator/cloud-api-simulator';
 
-const SENDER = { accountId: 'a1', isSandbox: false, phoneNumberId: '1234567890', accessToken: 'EAAG-token' };
+const SENDER = { accountId: 'a1', isSandbox: false, phoneNumberId: '1234567890', accessToken: 'EAAG-token', marketingMessagesApi: false };
 const REQUEST: SendRequest = {
   callbackData: 'c1.42',
   to: '+5511987654321',
   template: { name: 'order_update', language: 'en_US' },
   components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ana' }] }],
+  isMarketing: false,
 };
 
 interface Received {
@@ -144,5 +146,58 @@ describe('CloudApiMessenger', () => {
 
     const result = await messenger.send(SENDER, REQUEST);
     expect(result.kind).toBe('not_sent');
+  });
+});
+
+describe('CloudApiMessenger routing by category (Marketing Messages API, CLOUD_API.md §13), against the simulator', () => {
+  const number = {
+    phoneNumberId: '106540352242922', wabaId: '102290129340398', accessToken: 'sim-token', appSecret: 's',
+    // Status webhooks go nowhere useful here: a port nothing listens on (the dispatcher gives up at close).
+    webhookUrl: 'http://127.0.0.1:9/hook',
+  };
+  const sender = { accountId: 'a1', isSandbox: false, phoneNumberId: number.phoneNumberId, accessToken: number.accessToken };
+  const summerSale: SendRequest = {
+    callbackData: 'c1.1', to: '+447700900101', template: { name: 'summer_sale', language: 'en_US' }, isMarketing: true,
+    components: [
+      { type: 'body', parameters: [{ type: 'text', text: 'Ana' }, { type: 'text', text: '25%' }] },
+      { type: 'button', sub_type: 'url', index: '0', parameters: [{ type: 'text', text: 'SUMMER25' }] },
+    ],
+  };
+  const helloWorld: SendRequest = {
+    callbackData: 'c1.2', to: '+447700900102', template: { name: 'hello_world', language: 'en_US' }, components: [], isMarketing: false,
+  };
+  let sim: CloudApiSimulator | null = null;
+
+  afterEach(async () => {
+    await sim?.close();
+    sim = null;
+  });
+
+  async function start(patch: { marketingOnMessagesDisabled?: boolean } = {}): Promise<CloudApiSimulator> {
+    sim = new CloudApiSimulator({ numbers: [{ ...number, ...patch }], webhooks: { batchWindowMs: 5, retryMaxMs: 10 } });
+    const url = await sim.listen();
+    messenger = new CloudApiMessenger({ endpoint: new GraphEndpoint(url, 'v23.0', 'http://unused') });
+    return sim;
+  }
+
+  it('sends a marketing template through /marketing_messages when the option is on, a utility one through /messages', async () => {
+    const simulator = await start();
+    const on = { ...sender, marketingMessagesApi: true };
+    expect((await (messenger as CloudApiMessenger).send(on, summerSale)).kind).toBe('accepted');
+    expect((await (messenger as CloudApiMessenger).send(on, helloWorld)).kind).toBe('accepted');
+    expect(simulator.ledger.entries().map((e) => [e.templateName, e.endpoint])).toEqual([
+      ['summer_sale', 'marketing_messages'], ['hello_world', 'messages'],
+    ]);
+  });
+
+  it('sends everything through /messages when the option is off; there 131063 comes back once marketing is off', async () => {
+    const simulator = await start({ marketingOnMessagesDisabled: true });
+    const off = { ...sender, marketingMessagesApi: false };
+    expect(await (messenger as CloudApiMessenger).send(off, summerSale)).toMatchObject({ kind: 'error', code: 131063 });
+    expect((await (messenger as CloudApiMessenger).send(off, helloWorld)).kind).toBe('accepted');
+    expect((await (messenger as CloudApiMessenger).send({ ...off, marketingMessagesApi: true }, summerSale)).kind).toBe('accepted');
+    expect(simulator.ledger.entries().map((e) => [e.templateName, e.endpoint])).toEqual([
+      ['hello_world', 'messages'], ['summer_sale', 'marketing_messages'],
+    ]);
   });
 });

@@ -1,0 +1,114 @@
+// The Marketing Messages API route end to end (issue 11, CLOUD_API.md §13): the engine, its pipeline, the real
+// messenger and an in-memory SQLite store against the simulator, whose number has marketing turned off on /messages
+// (131063). A marketing campaign must finish with every row sent exactly once, through /marketing_messages, and the
+// account's option switched on in the store, with no row failed for 131063.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../../service/adapters/sqlite/sqlite-store';
+import { SystemClock } from '../../../service/adapters/system/system-clock';
+import { CloudApiMessenger } from '../../../service/adapters/whatsapp-cloud/cloud-api-messenger';
+import { CloudTemplateCatalog } from '../../../service/adapters/whatsapp-cloud/cloud-template-catalog';
+import { GraphEndpoint } from '../../../service/adapters/whatsapp-cloud/graph-endpoint';
+import { CampaignEngine } from '../../../service/campaigns/campaign-engine';
+import type { Account, Campaign, Logger } from '../../../service/campaigns/ports';
+import { CloudApiSimulator } from '../../../service/simulator/cloud-api-simulator';
+
+const plainCipher = { encrypt: (s: string) => s, decrypt: (s: string) => s };
+const NUMBER = { phoneNumberId: '106540352242922', wabaId: '102290129340398', accessToken: 'sim-token', appSecret: 's' };
+
+let cleanup: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const step of cleanup.reverse()) await step();
+  cleanup = [];
+});
+
+/** A webhook receiver that takes everything and keeps nothing: this test reads the store and the ledger. */
+async function sink(): Promise<string> {
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanup.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+}
+
+async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('marketing templates when the WABA turned marketing off on /messages (131063)', () => {
+  it('switches the account to /marketing_messages and finishes with every row sent once there, none failed', async () => {
+    const sim = new CloudApiSimulator({
+      numbers: [{ ...NUMBER, webhookUrl: await sink(), messagesPerSecond: 200, marketingOnMessagesDisabled: true }],
+      delays: { sentMs: 0, deliveredMs: 5, readMs: 10, replyMs: 15 },
+      outcomes: { deliveredRate: 1, readRate: 1, replyRate: 0 },
+      pairRate: { intervalMs: 1 },
+    });
+    const graphUrl = await sim.listen();
+    cleanup.push(() => sim.close());
+    const store = new SqliteStore(':memory:', plainCipher);
+    cleanup.push(() => store.close());
+    const clock = new SystemClock();
+    const warnings: { fields: Record<string, unknown>; message: string }[] = [];
+    const logger: Logger = { info: () => {}, warn: (fields, message) => warnings.push({ fields, message }), error: () => {} };
+
+    const account: Account = {
+      id: 'acct_mm', name: 'MM', isSandbox: false, phoneNumberId: NUMBER.phoneNumberId, wabaId: NUMBER.wabaId,
+      messagesPerSecond: 200, dailyLimit: null, defaultCountry: null, retentionDays: 30, optOutWords: [],
+      marketingMessagesApi: false, createdAt: clock.now(),
+    };
+    const secrets = { accessToken: NUMBER.accessToken, appSecret: NUMBER.appSecret, verifyToken: 'v' };
+    await store.insertAccount({ account, secrets, apiKeyHash: 'h' });
+    const endpoint = new GraphEndpoint(graphUrl, 'v23.0', 'http://unused');
+    const summerSale = (await new CloudTemplateCatalog(endpoint, () => clock.now()).list(account, secrets))
+      .find((t) => t.name === 'summer_sale' && t.language === 'en_US');
+    expect(summerSale?.category).toBe('MARKETING');
+
+    const rowCount = 300;
+    const campaign: Campaign = {
+      id: 'cmp_mm', accountId: account.id, name: 'Summer', template: { name: 'summer_sale', language: 'en_US' },
+      templateDefinition: summerSale!, sendAt: null, defaultCountry: null, sheet: null, state: 'running', stateReason: null,
+      createdAt: clock.now(), startedAt: clock.now(), finishedAt: null,
+    };
+    await store.insertCampaign(campaign);
+    await store.addMessages(campaign.id, account.id, Array.from({ length: rowCount }, (_, i) => ({
+      key: `k${i}`, to: `+4477009${String(10_000 + i)}`, params: { 1: 'Ana', 2: '25%', 'button:0': `S${i}` }, headerMedia: null,
+    })), ['running'], clock.now());
+
+    const messenger = new CloudApiMessenger({ endpoint, timeoutMs: 5000 });
+    cleanup.push(() => messenger.close());
+    const engine = new CampaignEngine(store, messenger, clock, logger, { scanIntervalMs: 50, groupCommitMs: 2 });
+    engine.start();
+    cleanup.push(() => engine.stop());
+
+    const finished = await waitFor(async () => {
+      const c = await store.getCampaignById(campaign.id);
+      return c?.state === 'finished' ? c : undefined;
+    });
+    expect(finished.stateReason).toBeNull();
+    expect(await store.countByStatus(campaign.id)).toMatchObject({ sent: rowCount, failed: 0, queued: 0, sending: 0, unknown: 0 });
+    const rows = await store.listMessagesChangedAfter(campaign.id, 0, 10_000);
+    expect(rows.filter((r) => r.error?.code === '131063')).toEqual([]);
+
+    // The ledger has accepted sends only: each row once, all through the Marketing Messages API.
+    const sends = sim.ledger.entries().filter((e) => e.bizOpaqueCallbackData?.startsWith(`${campaign.id}.`));
+    expect(sends).toHaveLength(rowCount);
+    expect(new Set(sends.map((e) => e.bizOpaqueCallbackData)).size).toBe(rowCount);
+    expect(sends.every((e) => e.endpoint === 'marketing_messages')).toBe(true);
+
+    // The option is on in the store (for the next set-up of the sender), said once in a warn line without numbers.
+    expect((await store.getAccount(account.id))?.marketingMessagesApi).toBe(true);
+    const switched = warnings.filter((w) => w.message.includes('/marketing_messages'));
+    expect(switched).toHaveLength(1);
+    expect(JSON.stringify(switched)).not.toMatch(/\+?44770/);
+  }, 30_000);
+});
