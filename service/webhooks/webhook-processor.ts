@@ -9,6 +9,7 @@ import type { AccountStore, Logger, PendingWebhook, WebhookApplied, WebhookEffec
 import { statusChangesFor } from './apply-status-events';
 import { identitiesIn, identityChangesIn } from './identity-events';
 import { inboundChanges } from './inbound-replies';
+import { RecentIdentities } from './recent-identities';
 import { readMetaEvents, type InboundEvent, type PreferenceEvent, type StatusEvent } from './meta-events';
 import { isValidSignature } from './webhook-signature';
 import type { AccountHealthKeeper } from './account-health';
@@ -32,6 +33,8 @@ export class WebhookProcessor {
   private isStopped = false;
   private isDrainRequested = false;
   private readonly secrets = new Map<string, string>();
+  /** Pairs committed lately: not written again by every status that names them. */
+  private readonly identities = new RecentIdentities();
   /** Bodies whose apply threw: kept in the inbox for the next start, not retried in a loop now. */
   private readonly failedIds = new Set<number>();
   /** Bodies kept and not yet handed to a drain: the next slice is read only when there is something to read. */
@@ -75,6 +78,7 @@ export class WebhookProcessor {
   /** Forgets cached secrets (account erased or credentials changed). */
   forget(accountId: string): void {
     this.secrets.delete(accountId);
+    this.identities.forget(accountId);
   }
 
   /**
@@ -123,7 +127,10 @@ export class WebhookProcessor {
     await Promise.all(applies.map(({ item, payload, effects }) => this.actOnManagement(item, payload).then(() => this.engine.commits.run({
       kind: 'apply_webhook', inboxId: item.id, accountId: item.accountId, effects, nowMs: this.clock.now(),
     })).then(
-      (applied) => (isEngineTold ? this.afterApply(applied) : undefined),
+      (applied) => {
+        this.identities.remember(item.accountId, effects.identities, this.clock.now());
+        return isEngineTold ? this.afterApply(applied) : undefined;
+      },
       (error: unknown) => {
         this.failedIds.add(item.id);
         this.logger.error({ webhookId: item.id, error: String(error) }, 'webhook apply failed; kept for the next start');
@@ -198,7 +205,11 @@ export class WebhookProcessor {
     return {
       item,
       payload,
-      effects: { statuses: statuses.changes, ...changes, identities: identitiesIn(events), identityChanges: identityChangesIn(events) },
+      effects: {
+        statuses: statuses.changes, ...changes,
+        identities: this.identities.unknownAmong(item.accountId, identitiesIn(events), this.clock.now()),
+        identityChanges: identityChangesIn(events),
+      },
     };
   }
 
