@@ -183,7 +183,7 @@ export class PostgresStore implements ServiceStore {
     const claimsOf = new Map<string, { index: number; write: Extract<BatchWrite, { kind: 'claim' }> }[]>();
     writes.forEach((write, index) => {
       if (write.kind !== 'claim' && write.kind !== 'outcomes') return;
-      const key = `${write.fence.accountId}\u0000${write.fence.token}`;
+      const key = fenceKey(write.fence);
       const seen = fences.get(key);
       fences.set(key, { fence: write.fence, isClaim: (seen?.isClaim ?? false) || write.kind === 'claim' });
       if (write.kind === 'claim') claimsOf.set(key, [...(claimsOf.get(key) ?? []), { index, write }]);
@@ -196,7 +196,7 @@ export class PostgresStore implements ServiceStore {
       if (results[index]) continue;
       switch (write.kind) {
         case 'claim': {
-          const claims = claimsOf.get(`${write.fence.accountId}\u0000${write.fence.token}`)!;
+          const claims = claimsOf.get(fenceKey(write.fence))!;
           const ids = claims.flatMap((c) => c.write.ids);
           const moved = new Set(await attempt(() => this.markSending(sql, write.fence.accountId, ids,
             claims.flatMap((c) => c.write.ids.map(() => c.write.nowMs)))));
@@ -650,7 +650,10 @@ export class PostgresStore implements ServiceStore {
       }
       round = deferred;
     }
-    for (const { to, source } of suppressed) await this.suppressPeople(sql, accountId, [to], source, nowMs);
+    // One statement per source (there is one today: 131050's user_preferences), not one per row.
+    const bySource = new Map<string, string[]>();
+    for (const { to, source } of suppressed) bySource.set(source, [...(bySource.get(source) ?? []), to]);
+    for (const [source, tos] of bySource) await this.suppressPeople(sql, accountId, tos, source, nowMs);
     const retried = [...new Set(outcomes.filter((o) => o?.isRetry).map((o) => o!.campaignId as string))];
     if (retried.length > 0) {
       // Their sends were accepted, so a campaign may have finished meanwhile: a row waits again, so it runs again.
@@ -1099,6 +1102,11 @@ class WriteFailed {
 /** A failure of the connection rather than of the statement: no SQLSTATE from the server. */
 function isConnectionError(error: unknown): boolean {
   return sqlState(error) === undefined;
+}
+
+/** A fence as a map key: account and token. */
+function fenceKey(fence: SenderFence): string {
+  return `${fence.accountId}\u0000${fence.token}`;
 }
 
 /** The accounts whose rows the writes change (their locks are taken first, in ascending order). */

@@ -613,8 +613,17 @@ export class SqliteStore implements ServiceStore {
 
   /** When one of `keys` (ids of one person) is suppressed, all are, with the same source. */
   private linkSuppressions(accountId: string, keys: readonly string[], nowMs: number): void {
-    const source = keys.map((key) => this.statements.suppressionSource.get(accountId, key) as string | undefined).find(Boolean);
+    const source = this.suppressionSourceOf(accountId, keys);
     if (source) for (const key of keys) this.statements.addSuppression.run(accountId, key, source, nowMs);
+  }
+
+  /** How the first of `keys` that is suppressed got there, or undefined when none is. */
+  private suppressionSourceOf(accountId: string, keys: readonly string[]): string | undefined {
+    for (const key of keys) {
+      const source = this.statements.suppressionSource.get(accountId, key) as string | undefined;
+      if (source) return source;
+    }
+    return undefined;
   }
 
   /** A new number or BSUID: the pair follows, and so does a suppression of the person as they were. */
@@ -626,7 +635,7 @@ export class SqliteStore implements ServiceStore {
       ?? previousUserIds.map((userId) => s.phoneOfUserId.get(accountId, userId) as string | undefined).find(Boolean) ?? null;
     for (const userId of previousUserIds) if (userId !== change.userId) s.deleteIdentity.run(accountId, userId);
     if (change.userId !== null) s.upsertIdentity.run(accountId, change.userId, phone, nowMs);
-    const source = before.map((key) => s.suppressionSource.get(accountId, key) as string | undefined).find(Boolean);
+    const source = this.suppressionSourceOf(accountId, before);
     if (source) for (const key of [change.userId, ...change.phones]) if (key) s.addSuppression.run(accountId, key, source, nowMs);
     // A retired BSUID names nobody any more: its entry moved to the new one. (A previous number stays listed: it
     // may reach someone else one day, and wrongly sparing a number is worse than wrongly keeping one.)

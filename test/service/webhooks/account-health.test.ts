@@ -8,6 +8,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../service/config';
 import { startService, type ServiceRuntime } from '../../../service/service-runtime';
+import { waitFor } from '../security/sandbox-service';
 
 const TEMPLATE = { name: 'summer_sale', language: 'en_US' };
 const PARAMS = { 1: 'Ann', 2: '20%', 'button:0': 'SUMMER25' };
@@ -17,16 +18,6 @@ let runtime: ServiceRuntime;
 
 function api() {
   return request(runtime.url);
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 beforeAll(async () => {
