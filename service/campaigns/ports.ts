@@ -358,7 +358,9 @@ export type SendResult =
   /** No answer, and the request may have reached Meta (timeout, connection reset after writing). */
   | { kind: 'no_answer'; reason: string }
   /** The request never left (connection refused, DNS): safe to try again. */
-  | { kind: 'not_sent'; reason: string };
+  | { kind: 'not_sent'; reason: string }
+  /** `mayLeave` said no when the request was about to be written: nothing left, and it was not the network's fault. */
+  | { kind: 'withheld' };
 
 export interface SendRequest {
   /** Echoed by Meta in `biz_opaque_callback_data` on every status webhook of this message. */
@@ -368,6 +370,12 @@ export interface SendRequest {
   components: unknown[];
   /** The template's category is MARKETING: it goes through `/marketing_messages` when the sender's option is on. */
   isMarketing: boolean;
+  /**
+   * Asked the instant before the request is written to the network; false means nothing is written and the result
+   * is `withheld`. Between launch and write a new connection may still be opening, or the request may wait for a
+   * free socket: a holder frozen there (SIGSTOP, a stopped VM) must not send once its lease deadline has passed.
+   */
+  mayLeave(): boolean;
 }
 
 export interface SenderCredentials {

@@ -87,6 +87,17 @@ interface CampaignSlot {
   capNextAtMs: number;
 }
 
+/** A send whose `sending` row is committed, waiting for its place in the throughput window or on its way. */
+interface Launch {
+  message: QueuedMessage;
+  campaign: Campaign;
+  /** Its place in the SenderLimiter, and when that place is free. */
+  ticket: number;
+  atMs: number;
+  /** When the daily tier budget counted the recipient (the pump): a send that did not happen gives it back. */
+  countedAtMs: number;
+}
+
 /** The most a slow store may add to how far ahead sends are claimed (see startAheadMs), and what is remembered. */
 const MAX_EXTRA_LEAD_MS = 20;
 const LATENESS_WINDOW_MS = 3000;
@@ -121,7 +132,7 @@ export class SenderPipeline {
   private isFlushQueued = false;
   private cancelPump: (() => void) | null = null;
   /** Committed sends waiting for their place's time, in that order (places are taken in time order). */
-  private launches: { message: QueuedMessage; campaign: Campaign; ticket: number; atMs: number }[] = [];
+  private launches: Launch[] = [];
   private launchHead = 0;
   private cancelLaunch: (() => void) | null = null;
   private pumpAtMs = Infinity;
@@ -427,8 +438,9 @@ export class SenderPipeline {
         const campaign = campaigns.get(message.campaignId) as Campaign;
         const atMs = placeAt[i] as number;
         // Never before its place is free: the window counts from when a send really leaves.
-        if (atMs <= now && this.launchHead === this.launches.length) this.send(message, campaign, now, ticket);
-        else this.launches.push({ message, campaign, ticket, atMs });
+        const launch = { message, campaign, ticket, atMs, countedAtMs: pumpedAtMs };
+        if (atMs <= now && this.launchHead === this.launches.length) this.send(launch, now);
+        else this.launches.push(launch);
       } else {
         // Not `queued` any more (cancelled or erased since it was read, or `skipped`: its recipient opted out).
         this.limiter.release(ticket);
@@ -448,7 +460,7 @@ export class SenderPipeline {
     this.cancelLaunch = null;
     const now = this.clock.now();
     while (this.launchHead < this.launches.length) {
-      const launch = this.launches[this.launchHead] as (typeof this.launches)[number];
+      const launch = this.launches[this.launchHead] as Launch;
       if (launch.atMs > now) {
         this.cancelLaunch = this.clock.setTimer(launch.atMs - now, () => {
           this.cancelLaunch = null;
@@ -457,7 +469,7 @@ export class SenderPipeline {
         return;
       }
       this.launchHead++;
-      this.send(launch.message, launch.campaign, now, launch.ticket);
+      this.send(launch, now);
     }
     this.launches = [];
     this.launchHead = 0;
@@ -590,37 +602,50 @@ export class SenderPipeline {
     if (slot) slot.held--;
   }
 
-  private send(message: QueuedMessage, campaign: Campaign, startedAtMs: number, ticket: number): void {
+  private send(launch: Launch, startedAtMs: number): void {
     if (!this.isLaunchAllowed(startedAtMs)) {
-      // Committed as `sending` but not sent: it goes back to `queued` by a write fenced with this holder's token, so
-      // it succeeds only while the lease is still this holder's; if another instance took over, the row stays
-      // `sending` for the reconciler (never a second send).
-      this.limiter.release(ticket);
-      this.inFlight--;
-      if (!this.isAbandoned) {
-        this.pendingOutcomes.push({ id: message.id, kind: 'requeue' });
-        this.queueFlush();
-        this.wake(message.campaignId, true);
-      }
-      this.release(message);
-      this.afterAnswer();
+      this.withhold(launch);
       return;
     }
+    const { message, campaign } = launch;
     const request: SendRequest = {
       callbackData: callbackDataFor(message.campaignId, message.id),
       to: message.to,
       template: campaign.template,
       components: buildComponents(campaign.templateDefinition, message.params, message.headerMedia ?? undefined),
       isMarketing: campaign.templateDefinition.category === MARKETING_CATEGORY || this.learntMarketing.has(campaign.id),
+      // Asked again when the request is written: a process frozen after this launch wakes past its deadline.
+      mayLeave: () => this.isLaunchAllowed(this.clock.now()),
     };
     const isViaMarketingApi = usesMarketingMessagesApi(this.sender, request);
     this.messenger.send(this.sender, request).then(
-      (result) => this.settle(message, result, startedAtMs, ticket, isViaMarketingApi),
-      (error: unknown) => this.settle(message, { kind: 'no_answer', reason: String(error) }, startedAtMs, ticket, isViaMarketingApi),
+      (result) => (result.kind === 'withheld' ? this.withhold(launch) : this.settle(launch, result, startedAtMs, isViaMarketingApi)),
+      (error: unknown) => this.settle(launch, { kind: 'no_answer', reason: String(error) }, startedAtMs, isViaMarketingApi),
     );
   }
 
-  private settle(message: QueuedMessage, result: SendResult, startedAtMs: number, ticket: number, isViaMarketingApi: boolean): void {
+  /**
+   * Committed as `sending` but not sent, the lease's deadline having passed: it goes back to `queued` by a write
+   * fenced with this holder's token, so it succeeds only while the lease is still this holder's; if another instance
+   * took over, the row stays `sending` for the reconciler (never a second send).
+   */
+  private withhold({ message, ticket, countedAtMs }: Launch): void {
+    this.limiter.release(ticket);
+    this.budget.release(message.to, countedAtMs);
+    this.inFlight--;
+    if (this.isAbandoned) {
+      this.release(message);
+    } else {
+      // Held in memory, like any requeue: it is pumped again once its `queued` status is written (afterFlush).
+      this.pendingOutcomes.push({ id: message.id, kind: 'requeue' });
+      this.requeueAt(message, this.clock.now());
+      this.queueFlush();
+    }
+    this.afterAnswer();
+  }
+
+  private settle(launch: Launch, result: Exclude<SendResult, { kind: 'withheld' }>, startedAtMs: number, isViaMarketingApi: boolean): void {
+    const { message, ticket, countedAtMs } = launch;
     this.inFlight--;
     if (this.isAbandoned) {
       // The new holder owns the row now; the status webhook settles it.
@@ -631,7 +656,7 @@ export class SenderPipeline {
     // The answer bounds when the request reached Meta: its place in the throughput window (see SenderLimiter).
     this.limiter.settle(ticket, startedAtMs, now, result.kind === 'accepted');
     const slot = this.campaigns.get(message.campaignId);
-    const outcome = this.outcomeFor(message, result, startedAtMs, now, slot, isViaMarketingApi);
+    const outcome = this.outcomeFor(message, result, countedAtMs, now, slot, isViaMarketingApi);
     if (outcome) this.pendingOutcomes.push(outcome);
     if (outcome?.kind !== 'retry' && outcome?.kind !== 'requeue') this.release(message);
     this.queueFlush();
@@ -672,8 +697,8 @@ export class SenderPipeline {
   }
 
   private outcomeFor(
-    message: QueuedMessage, result: SendResult, startedAtMs: number, now: number, slot: CampaignSlot | undefined,
-    isViaMarketingApi: boolean,
+    message: QueuedMessage, result: Exclude<SendResult, { kind: 'withheld' }>, countedAtMs: number, now: number,
+    slot: CampaignSlot | undefined, isViaMarketingApi: boolean,
   ): SendOutcome | null {
     switch (result.kind) {
       case 'accepted':
@@ -684,10 +709,10 @@ export class SenderPipeline {
         this.logger.warn({ campaignId: message.campaignId, messageId: message.id, reason: result.reason }, 'send outcome unknown');
         return null;
       case 'not_sent':
-        this.budget.release(message.to, startedAtMs);
+        this.budget.release(message.to, countedAtMs);
         return this.retryLater(message, now, { code: 'network', message: `Could not reach WhatsApp: ${result.reason}` }, 'retry');
       case 'error': {
-        this.budget.release(message.to, startedAtMs);
+        this.budget.release(message.to, countedAtMs);
         if (result.code === MARKETING_OFF_ON_MESSAGES_CODE && !isViaMarketingApi) {
           // Not the row's fault, nor the campaign's: the row goes again, attempts unchanged, through the MM API.
           this.switchToMarketingApi(message.campaignId);

@@ -50,6 +50,7 @@ export class CloudApiMessenger implements Messenger {
     // undici's lowest-level API (Dispatcher.dispatch with a handler): the answer is a few hundred bytes, so its
     // chunks are collected as they come, without the Readable stream and promises that `request()` builds per call.
     return new Promise((resolve) => {
+      let isWithheld = false;
       let statusCode = 0;
       const chunks: Buffer[] = [];
       this.agent.dispatch({
@@ -61,7 +62,13 @@ export class CloudApiMessenger implements Messenger {
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
       }, {
-        onConnect: () => {},
+        // undici calls this synchronously just before it writes the request to its socket, also when the request
+        // waited for a connection to open: the last point where the sender can still keep it from leaving.
+        onConnect: (abort: (error?: Error) => void) => {
+          if (message.mayLeave()) return;
+          isWithheld = true;
+          abort();
+        },
         onHeaders: (status: number) => {
           statusCode = status;
           return true;
@@ -76,7 +83,7 @@ export class CloudApiMessenger implements Messenger {
         },
         // Before the answer: never sent or in doubt (transportFailure tells which). During the body: Meta answered
         // but the wamid is lost, so the send is in doubt too.
-        onError: (error: Error) => resolve(transportFailure(error)),
+        onError: (error: Error) => resolve(isWithheld ? { kind: 'withheld' } : transportFailure(error)),
       });
     });
   }

@@ -39,11 +39,21 @@ class ScriptedMessenger implements Messenger {
 
   constructor(private readonly clock: FakeClock, public answer: (request: SendRequest, call: Call) => SendResult = () => ({ kind: 'accepted', wamid: '' })) {}
 
+  /** How long a request takes, after its launch, to be written (a connection opening, a process frozen meanwhile). */
+  writeDelayMs = 0;
+
   send(sender: SenderCredentials, request: SendRequest): Promise<SendResult> {
+    if (this.writeDelayMs === 0) return Promise.resolve(this.write(sender, request));
+    return new Promise((resolve) => this.clock.setTimer(this.writeDelayMs, () => resolve(this.write(sender, request))));
+  }
+
+  /** Like the real messenger: asks mayLeave the instant before writing, and records only what was written. */
+  private write(sender: SenderCredentials, request: SendRequest): SendResult {
+    if (!request.mayLeave()) return { kind: 'withheld' };
     const call = { to: request.to, callbackData: request.callbackData, atMs: this.clock.now(), isViaMarketingApi: usesMarketingMessagesApi(sender, request) };
     this.calls.push(call);
     const result = this.answer(request, call);
-    return Promise.resolve(result.kind === 'accepted' && result.wamid === '' ? { kind: 'accepted', wamid: `wamid.${++this.wamids}` } : result);
+    return result.kind === 'accepted' && result.wamid === '' ? { kind: 'accepted', wamid: `wamid.${++this.wamids}` } : result;
   }
 
   callsTo(to: string): Call[] {
@@ -486,6 +496,28 @@ describe('SenderPipeline', () => {
     expect(new Set(h.messenger.calls.map((c) => c.to)).size).toBe(h.messenger.calls.length);
   });
 
+  it('withholds a send launched before the lease deadline but written after it (a freeze in between), then sends it once', async () => {
+    const h = await harness();
+    h.messenger.writeDelayMs = 300;
+    const deadline = h.clock.now() + 1000;
+    h.lease.launchDeadlineMs = deadline;
+    h.pipeline.addCampaign(await h.campaign('c1', Array.from({ length: 400 }, (_, i) => number(i))));
+    await h.clock.advance(5_000);
+    // Launched up to the deadline, but only what was written by then left; the rest went back to `queued`.
+    expect(h.messenger.calls.length).toBeGreaterThan(30);
+    expect(h.messenger.calls.every((c) => c.atMs < deadline)).toBe(true);
+    const counts = await h.store.countByStatus('c1');
+    expect(counts.sent).toBe(h.messenger.calls.length);
+    expect(counts.sending ?? 0).toBeLessThanOrEqual(3);
+    expect(counts.queued).toBe(400 - h.messenger.calls.length - (counts.sending ?? 0));
+
+    h.lease.launchDeadlineMs = Infinity;
+    await h.clock.advance(20_000);
+    expect((await h.store.countByStatus('c1')).queued ?? 0).toBe(0);
+    expect(new Set(h.messenger.calls.map((c) => c.to)).size).toBe(h.messenger.calls.length);
+    expect(h.messenger.calls.length).toBeGreaterThanOrEqual(400 - 3);
+  });
+
   it('stops at once when a write finds the lease taken over: nothing more is sent or written', async () => {
     const h = await harness();
     h.pipeline.addCampaign(await h.campaign('c1', Array.from({ length: 400 }, (_, i) => number(i))));
@@ -540,6 +572,16 @@ describe('SenderPipeline', () => {
     expect(await h.store.countByStatus('c1')).toMatchObject({ sent: 8, queued: 0 });
     const firstResend = (h.messenger.calls[5] as Call).atMs - (h.messenger.calls[0] as Call).atMs;
     expect(firstResend).toBeGreaterThanOrEqual(24 * 3600_000);
+  });
+
+  it('gives a recipient refused by Meta its place in the daily limit back: the place goes to the next row', async () => {
+    const h = await harness({ dailyLimit: 2 });
+    h.messenger.answer = (request) => (request.to === number(0) ? metaError(131026) : { kind: 'accepted', wamid: '' });
+    h.pipeline.addCampaign(await h.campaign('c1', [number(0), number(1), number(2)]));
+    await h.clock.advance(10_000);
+
+    expect(h.messenger.calls.map((c) => c.to)).toEqual([number(0), number(1), number(2)]);
+    expect(await h.store.countByStatus('c1')).toMatchObject({ failed: 1, sent: 2 });
   });
 
   it('spaces messages to the same recipient across two campaigns by 6 s, without holding others back', async () => {

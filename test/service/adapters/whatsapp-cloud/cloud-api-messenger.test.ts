@@ -15,6 +15,7 @@ const REQUEST: SendRequest = {
   template: { name: 'order_update', language: 'en_US' },
   components: [{ type: 'body', parameters: [{ type: 'text', text: 'Ana' }] }],
   isMarketing: false,
+  mayLeave: () => true,
 };
 
 interface Received {
@@ -36,7 +37,9 @@ afterEach(async () => {
 });
 
 /** Starts a Graph stand-in that hands each request (with its body read) to `answer`. */
-async function graph(answer: (req: Received, res: ServerResponse) => void, timeoutMs?: number): Promise<{ received: Received[] }> {
+async function graph(
+  answer: (req: Received, res: ServerResponse) => void, timeoutMs?: number, connections?: number,
+): Promise<{ received: Received[] }> {
   const received: Received[] = [];
   server = createServer((req, res) => {
     let body = '';
@@ -50,7 +53,7 @@ async function graph(answer: (req: Received, res: ServerResponse) => void, timeo
   });
   await new Promise<void>((resolve) => (server as Server).listen(0, '127.0.0.1', resolve));
   const { port } = (server as Server).address() as AddressInfo;
-  messenger = new CloudApiMessenger({ endpoint: new GraphEndpoint(`http://127.0.0.1:${port}`, 'v23.0', 'http://unused'), timeoutMs });
+  messenger = new CloudApiMessenger({ endpoint: new GraphEndpoint(`http://127.0.0.1:${port}`, 'v23.0', 'http://unused'), timeoutMs, connections });
   return { received };
 }
 
@@ -136,6 +139,30 @@ describe('CloudApiMessenger', () => {
     expect(result.kind).toBe('no_answer');
   });
 
+  it('withholds a request whose mayLeave turns false while its connection opens: nothing reaches the server', async () => {
+    const { received } = await graph((_req, res) => json(res, 200, { messages: [{ id: 'wamid.A' }] }));
+    let mayLeave = true;
+    const pending = (messenger as CloudApiMessenger).send(SENDER, { ...REQUEST, mayLeave: () => mayLeave });
+    // The sender froze after the launch, before the connection was open, and woke past its lease deadline.
+    mayLeave = false;
+
+    expect(await pending).toEqual({ kind: 'withheld' });
+    expect((await (messenger as CloudApiMessenger).send(SENDER, REQUEST)).kind).toBe('accepted');
+    expect(received).toHaveLength(1);
+  });
+
+  it('withholds a request that waited for a free socket and may no longer leave when one frees', async () => {
+    const { received } = await graph((_req, res) => setTimeout(() => json(res, 200, { messages: [{ id: 'wamid.A' }] }), 50), undefined, 1);
+    const first = (messenger as CloudApiMessenger).send(SENDER, REQUEST);
+    let mayLeave = true;
+    const second = (messenger as CloudApiMessenger).send(SENDER, { ...REQUEST, callbackData: 'c1.43', mayLeave: () => mayLeave });
+    mayLeave = false;
+
+    expect(await first).toEqual({ kind: 'accepted', wamid: 'wamid.A' });
+    expect(await second).toEqual({ kind: 'withheld' });
+    expect(received.map((r) => JSON.parse(r.body).biz_opaque_callback_data)).toEqual(['c1.42']);
+  });
+
   it('says not_sent when nothing listens: the request never left, so sending again is safe', async () => {
     await graph((_req, res) => json(res, 200, {}));
     const { port } = (server as Server).address() as AddressInfo;
@@ -157,7 +184,7 @@ describe('CloudApiMessenger routing by category (Marketing Messages API, CLOUD_A
   };
   const sender = { accountId: 'a1', isSandbox: false, phoneNumberId: number.phoneNumberId, accessToken: number.accessToken };
   const summerSale: SendRequest = {
-    callbackData: 'c1.1', to: '+447700900101', template: { name: 'summer_sale', language: 'en_US' }, isMarketing: true,
+    callbackData: 'c1.1', to: '+447700900101', template: { name: 'summer_sale', language: 'en_US' }, isMarketing: true, mayLeave: () => true,
     components: [
       { type: 'body', parameters: [{ type: 'text', text: 'Ana' }, { type: 'text', text: '25%' }] },
       { type: 'button', sub_type: 'url', index: '0', parameters: [{ type: 'text', text: 'SUMMER25' }] },
@@ -165,6 +192,7 @@ describe('CloudApiMessenger routing by category (Marketing Messages API, CLOUD_A
   };
   const helloWorld: SendRequest = {
     callbackData: 'c1.2', to: '+447700900102', template: { name: 'hello_world', language: 'en_US' }, components: [], isMarketing: false,
+    mayLeave: () => true,
   };
   let sim: CloudApiSimulator | null = null;
 
