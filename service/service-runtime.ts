@@ -140,6 +140,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
     pauseCampaign: (id, reason) => engine.pause(id, reason),
     limitsChanged: (id) => engine.limitsChanged(id),
     templatesChanged: (id) => templates.invalidate(id),
+    recategoriseTemplate: (id, template, category) => store.recategoriseTemplate(id, template, category),
   }, logger));
 
   // Sandbox accounts send to this simulator, which posts signed webhooks back to this very service over HTTP.

@@ -6,7 +6,7 @@ import type { CampaignCommand, StateReason } from './campaign';
 import { transitionOf } from './campaign';
 import type { Clock } from './clock';
 import { GroupCommit } from './group-commit';
-import type { AccountStore, Campaign, CampaignStore, LeaseStore, Logger, Messenger, SuppressionStore } from './ports';
+import type { Account, AccountStore, Campaign, CampaignStore, LeaseStore, Logger, Messenger, SuppressionStore } from './ports';
 import { SenderPipeline, type PipelineLease, type SenderPipelineOptions } from './sender-pipeline';
 
 export interface CampaignEngineOptions {
@@ -49,6 +49,13 @@ type EngineStore = CampaignStore & AccountStore & SuppressionStore & LeaseStore;
 interface HeldSender {
   pipeline: SenderPipeline;
   lease: PipelineLease;
+  /** The account's settings the pipeline was set up with (settingsOf): when the store's differ, it is set up again. */
+  settings: string;
+}
+
+/** What a sender is built from and may change while it runs: its limits and its route for marketing templates. */
+function settingsOf(account: Pick<Account, 'messagesPerSecond' | 'dailyLimit' | 'marketingMessagesApi'>): string {
+  return JSON.stringify([account.messagesPerSecond, account.dailyLimit, account.marketingMessagesApi]);
 }
 
 export class CampaignEngine {
@@ -226,7 +233,10 @@ export class CampaignEngine {
         onDrained: (campaignId) => this.background(this.finishIfDone(campaignId)),
         onLeaseLost: () => this.dropSender(accountId, pipeline),
         // The running pipeline switched already; the store keeps it for the next set-up (a restart, a takeover).
-        onMarketingMessagesApi: () => this.background(this.store.setMarketingMessagesApi(accountId, true)),
+        onMarketingMessagesApi: () => {
+          held.settings = settingsOf({ ...account, marketingMessagesApi: true });
+          this.background(this.store.setMarketingMessagesApi(accountId, true));
+        },
       },
       this.commits,
       lease,
@@ -234,7 +244,7 @@ export class CampaignEngine {
     );
     // The rate window, the pair guard and the daily tier come back from the store before the first send.
     await pipeline.restoreLimits();
-    const held = { pipeline, lease };
+    const held: HeldSender = { pipeline, lease, settings: settingsOf(account) };
     this.senders.set(accountId, held);
     this.logger.info({ accountId, leaseToken: granted.token }, 'sending for the account');
     return held;
@@ -353,11 +363,21 @@ export class CampaignEngine {
       for (const [accountId, held] of [...this.senders]) {
         if (!running.has(accountId) && held.pipeline.campaignCount === 0) await this.retire(accountId, held);
       }
+      // New limits or route, written through another instance (a PATCH, Meta's webhook applied there): set up again.
+      for (const [accountId, held] of [...this.senders]) {
+        const account = await this.store.getAccount(accountId);
+        if (account && settingsOf(account) !== held.settings && this.senders.get(accountId) === held) {
+          this.logger.info({ accountId }, 'account settings changed; the sender is set up again with them');
+          await this.forgetAccount(accountId);
+        }
+      }
       this.busyAccounts = new Set(running.keys());
       for (const [accountId, campaigns] of running) {
         const held = this.hasRoomFor(accountId) ? await this.senderFor(accountId) : null;
         for (const campaign of campaigns) {
-          if (held && !held.pipeline.hasCampaign(campaign.id)) held.pipeline.addCampaign(campaign);
+          // A campaign already sending takes what changed in the store since (a template's new category).
+          if (held?.pipeline.hasCampaign(campaign.id)) held.pipeline.updateCampaign(campaign);
+          else held?.pipeline.addCampaign(campaign);
           await this.finishIfDone(campaign.id);
         }
       }

@@ -299,6 +299,12 @@ export interface CampaignStore {
   listCampaignsInStates(states: readonly CampaignState[]): Promise<Campaign[]>;
   /** True when the campaign was in `from` and moved (with the transition's side effects). */
   transitionCampaign(transition: CampaignTransition): Promise<boolean>;
+  /**
+   * Meta moved a template to `category` (template_category_update): every campaign of the account using it that has
+   * not ended takes the new category, which decides its route and its frequency-cap preview. One statement; returns
+   * the ids of the campaigns changed.
+   */
+  recategoriseTemplate(accountId: string, template: TemplateRef, category: string): Promise<string[]>;
 
   /**
    * Stores rows while the campaign is in one of `acceptingStates` (null when it is not, and nothing is stored).

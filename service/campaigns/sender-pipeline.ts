@@ -200,6 +200,12 @@ export class SenderPipeline {
   }
 
   /** Stops sending the campaign (paused, cancelled): rows not yet marked `sending` stay `queued` in the store. */
+  /** The campaign as the store has it now (a template's new category): later sends follow it. */
+  updateCampaign(campaign: Campaign): void {
+    const slot = this.campaigns.get(campaign.id);
+    if (slot) slot.campaign = campaign;
+  }
+
   removeCampaign(campaignId: string): void {
     if (!this.campaigns.delete(campaignId)) return;
     const isKept = (m: QueuedMessage): boolean => {

@@ -72,6 +72,11 @@ export interface HealthActions {
   limitsChanged(accountId: string): Promise<void>;
   /** The account's templates changed at Meta: the cached list is dropped. */
   templatesChanged(accountId: string): void;
+  /**
+   * Meta moved a template to another category: the campaigns using it take it (their route, their preview); the
+   * instance sending for the account picks it up at its next scan. Returns the campaigns changed.
+   */
+  recategoriseTemplate(accountId: string, template: { name: string; language: string }, category: string): Promise<string[]>;
 }
 
 export interface HealthLogger {
@@ -101,6 +106,7 @@ export class AccountHealthKeeper {
     const update: HealthUpdate = { accountId: account.id, events: [] };
     let isTemplatesChanged = false;
     const pauses: { matches: (c: Campaign) => boolean; reason: StateReason }[] = [];
+    const recategorised: { template: { name: string; language: string }; category: string }[] = [];
     for (const event of events) {
       const atMs = event.atMs ?? nowMs;
       update.events.push({ key: event.fingerprint, type: fieldOf(event), detail: describeManagementEvent(event), atMs });
@@ -115,8 +121,14 @@ export class AccountHealthKeeper {
           }
           break;
         case 'template_category':
-          // Impending: news only. Completed: the category (pricing, routing) changed, so the cached list is stale.
-          if (event.stage === 'completed') isTemplatesChanged = true;
+          // Impending: news only. Completed: the category (pricing, routing) changed, so the cached list is stale
+          // and the campaigns using the template follow it.
+          if (event.stage === 'completed') {
+            isTemplatesChanged = true;
+            if (event.newCategory !== null) {
+              recategorised.push({ template: { name: event.name, language: event.language }, category: event.newCategory });
+            }
+          }
           break;
         case 'phone_quality':
           if (event.quality !== null) update.quality = newer(update.quality, { rating: event.quality, atMs });
@@ -141,6 +153,12 @@ export class AccountHealthKeeper {
     }
     await this.store.recordHealth(update);
     if (isTemplatesChanged) this.actions.templatesChanged(account.id);
+    for (const { template, category } of recategorised) {
+      const campaignIds = await this.actions.recategoriseTemplate(account.id, template, category);
+      if (campaignIds.length > 0) {
+        this.logger.info({ accountId: account.id, campaigns: campaignIds.length, category }, 'campaigns follow the template\'s new category');
+      }
+    }
     const limits = update.limits;
     const isLimitsChanged = limits !== undefined
       && ((limits.dailyLimit !== undefined && limits.dailyLimit !== account.dailyLimit)

@@ -13,7 +13,7 @@ import { MESSAGE_STATUSES } from '../../campaigns/message-status';
 import type {
   Account, AccountSecrets, BatchItemResult, BatchWrite, Campaign, CampaignTransition, InsertResult, Logger, MessageView,
   IdentityChange, NewMessage, PendingWebhook, QueuedMessage, ReplyChange, SenderFence, SenderLease, SendOutcome, StatusChange,
-  StatusCounts, WebhookApplied, WebhookEffects,
+  StatusCounts, TemplateRef, WebhookApplied, WebhookEffects,
 } from '../../campaigns/ports';
 import type { MessageChange, SheetCampaign } from '../../sheets/sheet-ports';
 import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '../../service-store';
@@ -794,6 +794,16 @@ export class PostgresStore implements ServiceStore {
       if (t.cancelQueuedRows) await this.moveCampaignRows(sql, t.campaignId, 'queued', "status = 'cancelled'", t.nowMs);
       return true;
     });
+  }
+
+  async recategoriseTemplate(accountId: string, template: TemplateRef, category: string): Promise<string[]> {
+    // Through jsonb, which orders the keys its own way: the definition reads back equal, not byte for byte.
+    return (await this.rows(
+      `UPDATE campaigns SET template_json = jsonb_set(template_json::jsonb, '{category}', to_jsonb($4::text))::text
+       WHERE account_id = $1 AND template_name = $2 AND template_language = $3 AND state NOT IN ('finished', 'cancelled')
+       RETURNING id`,
+      [accountId, template.name, template.language, category],
+    )).map((r) => r.id as string);
   }
 
   /** The campaign's account, locked; null when there is no such campaign. */

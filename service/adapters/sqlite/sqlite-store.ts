@@ -10,7 +10,7 @@ import {
   LeaseLostError,
   type Account, type AccountSecrets, type BatchItemResult, type BatchWrite, type Campaign, type CampaignTransition,
   type IdentityChange, type InsertResult, type MessageError, type MessageView, type NewMessage, type PendingWebhook, type QueuedMessage,
-  type SenderFence, type SenderLease, type SendOutcome, type StatusCounts, type WebhookApplied, type WebhookEffects,
+  type SenderFence, type SenderLease, type SendOutcome, type StatusCounts, type TemplateRef, type WebhookApplied, type WebhookEffects,
 } from '../../campaigns/ports';
 import type { MessageChange, SheetCampaign } from '../../sheets/sheet-ports';
 import type { NewAccount, SecretCipher, ServiceStore, SuppressionEntry } from '../../service-store';
@@ -377,6 +377,12 @@ export class SqliteStore implements ServiceStore {
       }
       return true;
     });
+  }
+
+  async recategoriseTemplate(accountId: string, template: TemplateRef, category: string): Promise<string[]> {
+    return (this.db.prepare(`UPDATE campaigns SET template_json = json_set(template_json, '$.category', ?)
+      WHERE account_id = ? AND template_name = ? AND template_language = ? AND state NOT IN ('finished', 'cancelled')
+      RETURNING id`).all(category, accountId, template.name, template.language) as { id: string }[]).map((r) => r.id);
   }
 
   // ---- messages

@@ -111,4 +111,59 @@ describe('marketing templates when the WABA turned marketing off on /messages (1
     expect(switched).toHaveLength(1);
     expect(JSON.stringify(switched)).not.toMatch(/\+?44770/);
   }, 30_000);
+
+  it('follows what another instance wrote to the store: the option turned on, then the template moved to UTILITY', async () => {
+    const sim = new CloudApiSimulator({
+      numbers: [{ ...NUMBER, webhookUrl: await sink(), messagesPerSecond: 40 }],
+      delays: { sentMs: 0, deliveredMs: 5, readMs: 10, replyMs: 15 },
+      outcomes: { deliveredRate: 1, readRate: 1, replyRate: 0 },
+      pairRate: { intervalMs: 1 },
+    });
+    const graphUrl = await sim.listen();
+    cleanup.push(() => sim.close());
+    const store = new SqliteStore(':memory:', plainCipher);
+    cleanup.push(() => store.close());
+    const clock = new SystemClock();
+    const logger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
+    const account: Account = {
+      id: 'acct_follow', name: 'Follow', isSandbox: false, phoneNumberId: NUMBER.phoneNumberId, wabaId: NUMBER.wabaId,
+      messagesPerSecond: 40, dailyLimit: null, defaultCountry: null, retentionDays: 30, optOutWords: [],
+      marketingMessagesApi: false, createdAt: clock.now(),
+    };
+    const secrets = { accessToken: NUMBER.accessToken, appSecret: NUMBER.appSecret, verifyToken: 'v' };
+    await store.insertAccount({ account, secrets, apiKeyHash: 'h' });
+    const endpoint = new GraphEndpoint(graphUrl, 'v23.0', 'http://unused');
+    const summerSale = (await new CloudTemplateCatalog(endpoint, () => clock.now()).list(account, secrets))
+      .find((t) => t.name === 'summer_sale' && t.language === 'en_US');
+    const rowCount = 240;
+    const campaign: Campaign = {
+      id: 'cmp_follow', accountId: account.id, name: 'Summer', template: { name: 'summer_sale', language: 'en_US' },
+      templateDefinition: summerSale!, sendAt: null, defaultCountry: null, sheet: null, state: 'running', stateReason: null,
+      createdAt: clock.now(), startedAt: clock.now(), finishedAt: null,
+    };
+    await store.insertCampaign(campaign);
+    await store.addMessages(campaign.id, account.id, Array.from({ length: rowCount }, (_, i) => ({
+      key: `k${i}`, to: `+4477009${String(20_000 + i)}`, params: { 1: 'Ana', 2: '25%', 'button:0': `S${i}` }, headerMedia: null,
+    })), ['running'], clock.now());
+    const messenger = new CloudApiMessenger({ endpoint, timeoutMs: 5000 });
+    cleanup.push(() => messenger.close());
+    const engine = new CampaignEngine(store, messenger, clock, logger, { scanIntervalMs: 50, groupCommitMs: 2 });
+    engine.start();
+    cleanup.push(() => engine.stop());
+    const sends = () => sim.ledger.entries().filter((e) => e.bizOpaqueCallbackData?.startsWith(`${campaign.id}.`));
+
+    // Written as another instance would (its PATCH, its webhook apply): this engine is not told, it reads the store.
+    await waitFor(async () => (sends().length >= 20 ? true : undefined));
+    await store.setMarketingMessagesApi(account.id, true);
+    await waitFor(async () => (sends().some((e) => e.endpoint === 'marketing_messages') ? true : undefined));
+    expect(await store.recategoriseTemplate(account.id, campaign.template, 'UTILITY')).toEqual([campaign.id]);
+
+    await waitFor(async () => ((await store.getCampaignById(campaign.id))?.state === 'finished' ? true : undefined));
+    expect(await store.countByStatus(campaign.id)).toMatchObject({ sent: rowCount, failed: 0, unknown: 0 });
+    const all = sends();
+    expect(new Set(all.map((e) => e.bizOpaqueCallbackData)).size).toBe(rowCount);
+    // In order: /messages, then /marketing_messages once the option is on, then /messages once the template is UTILITY.
+    const runs = all.map((e) => e.endpoint).filter((endpoint, i, list) => i === 0 || list[i - 1] !== endpoint);
+    expect(runs).toEqual(['messages', 'marketing_messages', 'messages']);
+  }, 30_000);
 });

@@ -416,6 +416,31 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
       });
     });
 
+    describe('template categories', () => {
+      it("moves the campaigns of the account that use the template and have not ended to Meta's new category", async () => {
+        const { accountId, campaignId: running } = await seed('running');
+        const [paused, finished, scheduled, other, otherLanguage] = ['p', 'f', 's', 'o', 'l'].map((x) => uniqueId(`camp-${x}`)) as string[];
+        await store.insertCampaign(newCampaign(accountId, paused as string, 'paused'));
+        await store.insertCampaign(newCampaign(accountId, finished as string, 'finished'));
+        await store.insertCampaign(newCampaign(accountId, scheduled as string, 'scheduled'));
+        await store.insertCampaign({ ...newCampaign(accountId, other as string), template: { name: 'other', language: 'en_US' },
+          templateDefinition: { ...TEMPLATE, name: 'other' } });
+        await store.insertCampaign({ ...newCampaign(accountId, otherLanguage as string), template: { name: 'hello', language: 'pt_BR' },
+          templateDefinition: { ...TEMPLATE, language: 'pt_BR' } });
+        const elsewhere = await seed('running');
+
+        const moved = await store.recategoriseTemplate(accountId, { name: 'hello', language: 'en_US' }, 'UTILITY');
+        expect(moved.sort()).toEqual([running, paused, scheduled].sort());
+        for (const id of [running, paused, scheduled]) {
+          expect((await store.getCampaignById(id as string))?.templateDefinition).toEqual({ ...TEMPLATE, category: 'UTILITY' });
+        }
+        for (const id of [finished, other, otherLanguage, elsewhere.campaignId]) {
+          expect((await store.getCampaignById(id as string))?.templateDefinition.category).toBe('MARKETING');
+        }
+        expect(await store.recategoriseTemplate(uniqueId('acct'), { name: 'hello', language: 'en_US' }, 'UTILITY')).toEqual([]);
+      });
+    });
+
     describe('claims', () => {
       it('moves queued rows of a running campaign to sending, skips suppressed ones, and leaves other campaigns alone', async () => {
         const { accountId, campaignId } = await seed();

@@ -108,6 +108,27 @@ describe('management webhooks', () => {
     expect(upgraded.health.messagingLimit).toMatchObject({ tier: 'UNLIMITED', dailyLimit: null });
   });
 
+  it("moves the account's open campaigns of a recategorised template to its new category once Meta completes it", async () => {
+    const { account, auth } = await sandboxAccount();
+    const draft = (await api().post('/v1/campaigns').set(auth).send({ name: 'Summer', template: TEMPLATE })).body.id as string;
+    const categoryOf = async () => (await runtime.store.getCampaignById(draft))?.templateDefinition.category;
+    expect(await categoryOf()).toBe('MARKETING');
+
+    // Impending (Meta's `correct_category`): news only, nothing moves yet.
+    runtime.sandboxSimulator.emitManagementWebhook({ phoneNumberId: account.phoneNumberId }, 'template_category_update', {
+      message_template_id: 1, message_template_name: 'summer_sale', message_template_language: 'en_US',
+      new_category: 'MARKETING', correct_category: 'UTILITY', category_update_timestamp: 1_767_225_600,
+    });
+    await waitFor(async () => ((await api().get('/v1/account').set(auth)).body.health.events.length === 1 ? true : undefined));
+    expect(await categoryOf()).toBe('MARKETING');
+
+    runtime.sandboxSimulator.emitManagementWebhook({ phoneNumberId: account.phoneNumberId }, 'template_category_update', {
+      message_template_id: 1, message_template_name: 'summer_sale', message_template_language: 'en_US',
+      previous_category: 'MARKETING', new_category: 'UTILITY',
+    });
+    expect(await waitFor(async () => ((await categoryOf()) === 'UTILITY' ? 'UTILITY' : undefined))).toBe('UTILITY');
+  });
+
   it('records an account restriction and pauses the running and scheduled campaigns of the account', async () => {
     const { account, auth } = await sandboxAccount();
     const later = new Date(Date.now() + 3_600_000).toISOString();
