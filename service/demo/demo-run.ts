@@ -130,6 +130,21 @@ export async function runDemo(o: DemoRunOptions): Promise<DemoRunResult> {
   say('');
   say(`Funnel (campaign ${campaign.id}):`);
   say(renderFunnel({ rows: sheet.rows.length, withoutPhone, rejectedByCode, funnel, failedByCode }));
+  // Each kind of answer first (a STOP, a button tap, a username user's reply), then the rest in row order.
+  const replied = [...latest.values()].filter((m) => m.reply !== null);
+  const firstOfText = new Set(new Map(replied.map((m) => [m.reply!.text, m] as const).reverse()).values());
+  const replies = [...replied.filter((m) => firstOfText.has(m)), ...replied.filter((m) => !firstOfText.has(m))];
+  if (replies.length > 0) {
+    const rowOf = new Map([...keys].map(([row, key]) => [key, row]));
+    say(`\nReplies, each on its row (${count(replies.length)}; people with a username write without their number, `
+      + 'and are found by their business-scoped user id):');
+    for (const m of replies.slice(0, SHOWN_REPLIES)) {
+      const row = rowOf.get(m.key);
+      const phone = row === undefined ? m.to : String(sheet.rows[row]?.[phoneAt] ?? m.to);
+      say(`  row ${row === undefined ? '?' : count(row + 2)}  ${phone}${m.userId ? ` (${m.userId})` : ''}: ${JSON.stringify(m.reply!.text)}`);
+    }
+    if (replies.length > SHOWN_REPLIES) say(`  … and ${count(replies.length - SHOWN_REPLIES)} more in the results.`);
+  }
   if (suppressedAfter !== null && suppressedAfter !== suppressedBefore) {
     say(`\nOpt-out list: ${numbers(suppressedBefore)} before the send, ${numbers(suppressedAfter)} after `
       + '(STOP replies, "Stop promotions" taps and Meta marketing stops add to it).');
@@ -201,7 +216,10 @@ async function watchCampaign(o: DemoRunOptions, campaignId: string): Promise<{ c
       lastCounts = counts;
       changedAtMs = nowMs;
     }
-    const isSending = funnel.progress < 1;
+    // Rows held back by Meta's frequency cap (131049) wait a day for their retry: the campaign says so, and the
+    // demo does not wait for them.
+    const isWaitingForCap = campaign.state === 'running' && campaign.stateReason?.code === 'frequency_cap';
+    const isSending = funnel.progress < 1 && !isWaitingForCap;
     if (!isSending) settledAtMs ??= nowMs;
     const text = renderProgress({ phase: isSending ? 'sending' : 'receipts', funnel, elapsedMs: nowMs - startedMs });
     const end = (isSettled: boolean, note: string | null) => {
@@ -211,7 +229,7 @@ async function watchCampaign(o: DemoRunOptions, campaignId: string): Promise<{ c
     if (campaign.state === 'paused' || campaign.state === 'cancelled') {
       return end(false, `The campaign is ${campaign.state}${campaign.stateReason ? `: ${campaign.stateReason.message}` : ''}.`);
     }
-    if (settledAtMs !== null && nowMs - changedAtMs >= quietMs) return end(true, null);
+    if (settledAtMs !== null && nowMs - changedAtMs >= quietMs) return end(true, isWaitingForCap ? campaign.stateReason!.message : null);
     if (settledAtMs !== null && nowMs - settledAtMs >= settleTimeoutMs) {
       return end(false, `Receipts were still arriving ${seconds(settleTimeoutMs)} after the last send; the results show them as they were.`);
     }
@@ -222,6 +240,9 @@ async function watchCampaign(o: DemoRunOptions, campaignId: string): Promise<{ c
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }
+
+/** Reply lines printed after the funnel; the rest are in the results file. */
+const SHOWN_REPLIES = 12;
 
 function tally(codes: readonly string[]): Map<string, number> {
   const map = new Map<string, number>();

@@ -74,6 +74,10 @@ export interface OutcomeInput {
 export const QUOTING_REPLY = '¡Gracias! Me encantó 😍 ¿envían a São Paulo 24/7?';
 export const UNQUOTED_REPLY = 'Olá! Quem é? ☕ café/chá';
 export const OPT_OUT_REPLY = 'STOP';
+/** What the sandbox's username user (ends in 0013) answers: no context, no phone, only their BSUID says who. */
+export const USERNAME_REPLY = 'Sí, me interesa 👍 ¿el cupón vale también en tienda?';
+/** The fixed rule's recipient who goes by a username and hides their phone (see user-directory.ts). */
+export const USERNAME_USER_SUFFIX = '0013';
 
 /**
  * The fixed rules, by the last four digits of the recipient:
@@ -91,6 +95,8 @@ export const OPT_OUT_REPLY = 'STOP';
  * | 0010 | `sent` only (never delivered) |
  * | 0011 | sent and delivered, never read |
  * | 0012 | `delivered` is emitted before `sent` (same instant, same batch), then read |
+ * | 0013 | a username user (phone withheld from inbound webhooks): sent, delivered, read, then a text reply without
+ * |      | context whose only sender field is the BSUID (`from_user_id`, no `from`) |
  * Any other recipient follows `OutcomeOptions`. Before the digit rules, in this order: an unknown BSUID gets
  * `failed` 131026; a recipient who stopped marketing gets `failed` 131050 on every marketing template (Meta accepts
  * the send, then fails it: CLOUD_API.md §7); a marketing template outside a customer-service window gets `failed`
@@ -137,6 +143,8 @@ export function planOutcome(input: OutcomeInput, options: OutcomeOptions, delays
       return [sent, delivered];
     case '0012':
       return [{ ...delivered, atMs: sentMs }, sent, read];
+    case USERNAME_USER_SUFFIX:
+      return [...full, { atMs: replyMs, kind: 'text', body: USERNAME_REPLY, isQuoting: false }];
     default:
       return byRates(input, options, sent, delivered, read, replyMs);
   }

@@ -7,6 +7,7 @@
 
 import { parsePhoneNumberFromString } from 'libphonenumber-js/min';
 import metadata from 'libphonenumber-js/min/metadata';
+import { USERNAME_USER_SUFFIX } from './outcome-rules';
 import { drawsFor } from './seeded-random';
 
 /** One person as one portfolio sees them. */
@@ -135,7 +136,9 @@ export class UserDirectory {
     const explicit = this.usernames.get(waId);
     if (explicit !== undefined) return explicit ?? undefined;
     const { usernameShare = 0, seed = 0 } = this.settings();
-    if (usernameShare <= 0 || drawsFor(`username|${seed}|${waId}`)() >= usernameShare) return undefined;
+    // The fixed rule's username user, so that the sandbox shows one at any share.
+    const isFixed = waId.endsWith(USERNAME_USER_SUFFIX);
+    if (!isFixed && (usernameShare <= 0 || drawsFor(`username|${seed}|${waId}`)() >= usernameShare)) return undefined;
     return `${USERNAME_STEMS[Number(waId.slice(-1)) % USERNAME_STEMS.length]}.${waId.slice(-4)}`;
   }
 

@@ -10,12 +10,13 @@ import { formatCsv, parseCsv } from '../../../service/demo/csv';
 import { DemoClient } from '../../../service/demo/demo-client';
 import { runDemo, type DemoRunResult } from '../../../service/demo/demo-run';
 import { DEMO_COMPOSE } from '../../../service/demo/demo-settings';
+import { USERNAME_REPLY } from '../../../service/simulator/outcome-rules';
 import { startService, type ServiceRuntime } from '../../../service/service-runtime';
 
 const HEADERS = ['First name', 'Last name', 'Phone', 'City', 'Discount', 'Coupon', 'Notes'];
 const STATUS = ['WA Key', 'WA Status', 'WA Message ID', 'WA Error', 'WA Reply', 'WA Updated'];
 
-/** 40 rows: ordinary numbers in several formats plus every kind of row that makes the funnel interesting. */
+/** 41 rows: ordinary numbers in several formats plus every kind of row that makes the funnel interesting. */
 function sampleRecords(): string[][] {
   const formats = [(n: string) => `+91 ${n.slice(0, 5)} ${n.slice(5)}`, (n: string) => `0${n}`, (n: string) => `${n.slice(0, 5)}-${n.slice(5)}`, (n: string) => n];
   const rows: string[][] = [];
@@ -25,7 +26,7 @@ function sampleRecords(): string[][] {
   }
   const special: [string, string][] = [
     ['+91 99587 50001', 'fails 131026'], ['98450 20002', 'fails 131049'], ['+91 97040 20003', 'replies STOP'],
-    ['+91 97040 20007', 'replies'], ['12345', 'invalid'], ['call me', 'invalid'],
+    ['+91 97040 20007', 'replies'], ['97040 20013', 'goes by a username: replies with no phone in the webhook'], ['12345', 'invalid'], ['call me', 'invalid'],
     ['098123 45670', 'duplicate of row 1'], ['98200 00077', 'on the opt-out list'], ['', 'no phone'],
   ];
   for (const [phone, note] of special) rows.push(['Priya', "D'Souza", phone, 'Mumbai', '30%', 'VIP-7', note]);
@@ -68,7 +69,7 @@ describe('runDemo against an in-process service', () => {
   it('settles, and the funnel adds up from the CSV rows down to each outcome', () => {
     const f = result.funnel;
     expect(result.isSettled).toBe(true);
-    expect(result.rows).toBe(40);
+    expect(result.rows).toBe(41);
     expect(result.withoutPhone).toBe(1);
     expect(result.rejected.map((r) => r.code).sort()).toEqual(['duplicate_recipient', 'invalid_phone', 'invalid_phone']);
     expect(f.total).toBe(result.rows - result.withoutPhone - result.rejected.length);
@@ -79,9 +80,11 @@ describe('runDemo against an in-process service', () => {
     const heldBack = output.slice(1).filter((row) => row[statusAt] === 'queued' && /131049/.test(row[errorAt] ?? ''));
     expect(heldBack.length).toBeGreaterThan(0);
     expect(f.waiting).toBe(heldBack.length);
+    // The run ends with the campaign's own word on them rather than waiting a day.
+    expect(printed).toMatch(/Waiting: WhatsApp held back \d+ marketing messages? .*\(131049\)/);
     expect(f.skipped).toBe(1);
     expect(f.failed).toBeGreaterThanOrEqual(1);
-    expect(f.replied).toBeGreaterThanOrEqual(2);
+    expect(f.replied).toBeGreaterThanOrEqual(3);
     expect(f.read).toBeLessThanOrEqual(f.delivered);
     expect(f.delivered).toBeLessThanOrEqual(f.sent);
     expect(printed).toMatch(/Funnel \(campaign /);
@@ -134,6 +137,12 @@ describe('runDemo against an in-process service', () => {
     expect(byPhone.get('+91 97040 20003')?.[4]).toBe('STOP');
     expect(byPhone.get('+91 97040 20007')?.[4]).not.toBe('');
     expect(byPhone.get('98200 00077')?.[1]).toBe('skipped');
+    // The username user's reply names no phone (only `from_user_id`): it lands on their row through the BSUID the
+    // service learnt from the statuses of its own send, and the demo lists it under the funnel.
+    expect(byPhone.get('97040 20013')?.[4]).toBe(USERNAME_REPLY);
+    const rowNumber = output.findIndex((row) => row[2] === '97040 20013') + 1;
+    expect(printed).toContain(`row ${rowNumber}  97040 20013 (IN.`);
+    expect(printed).toContain(JSON.stringify(USERNAME_REPLY));
     expect(printed).toMatch(/Opt-out list: 1 number before the send, 2 numbers after/);
   });
 });
