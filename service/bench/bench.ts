@@ -27,7 +27,7 @@ import { measureWebhookIntake } from './webhook-intake-bench';
 
 /** `BENCH_PROFILE=1` writes a CPU profile of the service (every instance of the PostgreSQL lines too) to /tmp/prof. */
 function startProcess(script: string, env: NodeJS.ProcessEnv, readyText: string) {
-  return startNode(script, script === 'main.js' ? serviceProfileArgs() : [], env, readyText);
+  return startNode(script, script === 'main.js' || script === 'simulator-main.js' ? serviceProfileArgs() : [], env, readyText);
 }
 
 /** The simulator's outcome rates for the throughput lines (see main). */
