@@ -1168,13 +1168,19 @@ function KEYS_OF(accountParam: string, recipients: string, userId: string): stri
 
 /**
  * A `keys` CTE body over a `seeds(key)` CTE: the seeds and every id the account links to them (a BSUID's number,
- * a number's BSUIDs), for suppressing or un-suppressing a person whole.
+ * a number's BSUIDs), for suppressing or un-suppressing a person whole. Each seed is looked up on its own (a
+ * lateral sub-select, kept apart by OFFSET 0), so that both columns of the index are its condition: written as a
+ * join, the planner read every pair of the account and hashed them (8,087 pairs per opt-out, 4 ms, in the bench).
  */
 function PERSON_KEYS(accountParam: string): string {
   return `SELECT key FROM seeds
-    UNION SELECT r.to_e164 FROM recipient_ids r JOIN seeds ON r.account_id = ${accountParam} AND r.user_id = seeds.key
-      WHERE r.to_e164 IS NOT NULL
-    UNION SELECT r.user_id FROM recipient_ids r JOIN seeds ON r.account_id = ${accountParam} AND r.to_e164 = seeds.key`;
+    UNION SELECT linked.key FROM seeds CROSS JOIN LATERAL (
+      SELECT r.to_e164 AS key FROM recipient_ids r
+      WHERE r.account_id = ${accountParam} AND r.user_id = seeds.key AND r.to_e164 IS NOT NULL
+      UNION ALL
+      SELECT r.user_id FROM recipient_ids r WHERE r.account_id = ${accountParam} AND r.to_e164 = seeds.key
+      OFFSET 0
+    ) linked`;
 }
 
 /**
