@@ -82,9 +82,11 @@ interface CampaignSlot {
   isDrainNotified: boolean;
   /** Grows at every wake: a read that started before it must not call the campaign exhausted. */
   generation: number;
-  /** Rows held in `delayed` that wait for a frequency-cap retry (131049), and the earliest such retry. */
-  capWaiting: number;
-  capNextAtMs: number;
+  /**
+   * Rows held in `delayed` that wait for a frequency-cap retry (131049), by id, with their retry times: the waiting
+   * reason names how many and the earliest retry still ahead.
+   */
+  capRetries: Map<number, number>;
 }
 
 /** A send whose `sending` row is committed, waiting for its place in the throughput window or on its way. */
@@ -194,7 +196,7 @@ export class SenderPipeline {
     this.campaigns.set(campaign.id, {
       campaign, cursor: 0, isExhausted: false, held: inFlightOfCampaign,
       errorBudget: new ErrorBudget(this.options.errorBudget), waiting: null, isDrainNotified: false, generation: 0,
-      capWaiting: 0, capNextAtMs: Infinity,
+      capRetries: new Map(),
     });
     this.schedulePump(this.clock.now());
   }
@@ -230,8 +232,7 @@ export class SenderPipeline {
       this.release(m);
       return false;
     });
-    slot.capWaiting = 0;
-    slot.capNextAtMs = Infinity;
+    slot.capRetries.clear();
     this.wake(campaignId, true);
   }
 
@@ -349,10 +350,7 @@ export class SenderPipeline {
     this.lastPumpAtMs = now;
     while (this.delayed.size > 0 && (this.delayed.peekKey() as number) <= now) {
       const message = this.delayed.pop() as QueuedMessage;
-      if (message.errorCode === FREQUENCY_CAP_CODE) {
-        const slot = this.campaigns.get(message.campaignId);
-        if (slot && slot.capWaiting > 0 && --slot.capWaiting === 0) slot.capNextAtMs = Infinity;
-      }
+      this.campaigns.get(message.campaignId)?.capRetries.delete(message.id);
       this.ready.push(message);
     }
     if (this.readyCount() < this.options.loadBatchSize / 2) this.refill();
@@ -587,10 +585,7 @@ export class SenderPipeline {
           slot.held++;
           if (row.nextAttemptAt > now) {
             this.delayed.push(row.nextAttemptAt, row);
-            if (row.errorCode === FREQUENCY_CAP_CODE) {
-              slot.capWaiting++;
-              slot.capNextAtMs = Math.min(slot.capNextAtMs, row.nextAttemptAt);
-            }
+            if (row.errorCode === FREQUENCY_CAP_CODE) slot.capRetries.set(row.id, row.nextAttemptAt);
           } else {
             this.ready.push(row);
           }
@@ -823,12 +818,16 @@ export class SenderPipeline {
 
   /** The campaign has nothing left to send now but rows held back by Meta's frequency cap: it says so, and until when. */
   private capReason(slot: CampaignSlot): StateReason | null {
-    if (slot.capWaiting === 0 || slot.held !== slot.capWaiting || !slot.isExhausted) return null;
+    const waiting = slot.capRetries.size;
+    if (waiting === 0 || slot.held !== waiting || !slot.isExhausted) return null;
+    // Only when nothing else is left to send, so the walk over the waiting rows is rare.
+    let nextAtMs = Infinity;
+    for (const atMs of slot.capRetries.values()) nextAtMs = Math.min(nextAtMs, atMs);
     return {
       code: 'frequency_cap',
-      message: `Waiting: WhatsApp held back ${slot.capWaiting} marketing message${slot.capWaiting === 1 ? '' : 's'} because `
-        + `the people received many lately (131049). Meta asks to wait 24 hours: the first retry is at `
-        + `${new Date(slot.capNextAtMs).toISOString()}; a person who writes meanwhile gets theirs at once.`,
+      message: `Waiting: WhatsApp held back ${waiting} marketing message${waiting === 1 ? '' : 's'} because `
+        + `the people received many lately (131049). Meta asks to wait 24 hours: the next retry is at `
+        + `${new Date(nextAtMs).toISOString()}; a person who writes meanwhile gets theirs at once.`,
     };
   }
 

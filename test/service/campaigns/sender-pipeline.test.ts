@@ -333,6 +333,41 @@ describe('SenderPipeline', () => {
     expect(h.messenger.callsTo(other)).toHaveLength(1);
   });
 
+  it('names the next frequency-cap retry still ahead, not one that has gone already', async () => {
+    const h = await harness();
+    const DAY = 24 * 3600 * 1000;
+    const [first, second] = [number(1), number(2)];
+    h.pipeline.addCampaign(await h.campaign('c1', [first, second]));
+    await h.clock.advance(1000);
+    const capLater = async (to: string): Promise<number> => {
+      const row = (await h.store.listMessagesChangedAfter('c1', 0, 100)).find((v) => v.to === to) as { wamid: string | null };
+      const atMs = h.clock.now();
+      const { changes } = statusChangesFor([{
+        kind: 'status', phoneNumberId: '100', wamid: row.wamid as string, status: 'failed', timestampMs: atMs,
+        recipientId: null, recipientUserId: null, callbackData: null, error: { code: '131049', message: 'Held back.' },
+      }], { policy: DEFAULT_FREQUENCY_CAP_POLICY, nowMs: atMs });
+      const [saved] = await h.store.writeBatch([{ kind: 'save_webhook', accountId: ACCOUNT_ID, body: Buffer.from('{}'), nowMs: atMs }]);
+      const [applied] = await h.store.writeBatch([{
+        kind: 'apply_webhook', inboxId: (saved as { value: number }).value, accountId: ACCOUNT_ID, nowMs: atMs,
+        effects: { statuses: changes, replies: [], preferences: [], identities: [], identityChanges: [] },
+      }]);
+      for (const id of (applied as { value: { requeuedCampaignIds: string[] } }).value.requeuedCampaignIds) h.pipeline.rereadWaiting(id);
+      return atMs + DAY;
+    };
+    const firstRetryAt = await capLater(first);
+    await h.clock.advance(3_600_000);
+    const secondRetryAt = await capLater(second);
+    await h.clock.advance(1000);
+    const reason = () => (h.waits.at(-1)?.reason?.message ?? '');
+    expect(reason()).toContain(`held back 2 marketing messages`);
+    expect(reason()).toContain(new Date(firstRetryAt).toISOString());
+
+    await h.clock.advance(firstRetryAt - h.clock.now() + 1000);
+    expect(h.messenger.callsTo(first)).toHaveLength(2);
+    expect(reason()).toContain('held back 1 marketing message ');
+    expect(reason()).toContain(new Date(secondRetryAt).toISOString());
+  });
+
   for (const [label, answer] of [
     ['131026 (undeliverable)', metaError(131026)],
     ['132000 (parameter count mismatch)', metaError(132000)],
