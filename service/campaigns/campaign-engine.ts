@@ -309,6 +309,9 @@ export class CampaignEngine {
     if (campaign?.state !== 'running') return;
     const held = this.senders.get(campaign.accountId);
     if (held && !held.pipeline.isDrained(campaignId)) return;
+    // Sent from another instance (or from none): an unlocked look first, so that every instance's scan does not take
+    // the account's lock once a second, waiting for its sender's commit and holding up the next one.
+    if (!held && (await this.store.hasOpenRows(campaignId))) return;
     // The store decides in one step: still running and no row queued or sending.
     await this.transition(campaignId, 'finish', null);
   }

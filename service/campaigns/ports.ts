@@ -318,6 +318,8 @@ export interface CampaignStore {
   loadQueued(campaignId: string, afterId: number, limit: number): Promise<QueuedMessage[]>;
   /** Queued and sending rows: the campaign is finished when none remain. */
   countOpen(campaignId: string): Promise<number>;
+  /** Whether any row is queued or sending: countOpen's question answered at the first such row. */
+  hasOpenRows(campaignId: string): Promise<boolean>;
   countByStatus(campaignId: string): Promise<StatusCounts>;
   /** Rows left `sending` since before `beforeMs` become `unknown`; returns how many. */
   markUnsettledUnknown(beforeMs: number, nowMs: number): Promise<number>;

@@ -947,6 +947,11 @@ export class PostgresStore implements ServiceStore {
     return row!.n as number;
   }
 
+  async hasOpenRows(campaignId: string): Promise<boolean> {
+    return (await this.rows(
+      `SELECT 1 FROM messages WHERE campaign_id = $1 AND status IN ('queued', 'sending') LIMIT 1`, [campaignId])).length > 0;
+  }
+
   async countByStatus(campaignId: string): Promise<StatusCounts> {
     const counts = Object.fromEntries(MESSAGE_STATUSES.map((s) => [s, 0])) as StatusCounts;
     counts.replied = 0;

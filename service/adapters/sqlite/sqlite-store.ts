@@ -127,6 +127,7 @@ export class SqliteStore implements ServiceStore {
       outcomeSkipped: db.prepare(`UPDATE messages SET status = 'skipped', seq = ?, updated_at = ?
         WHERE id = ? AND account_id = ? AND status = 'queued'`),
       countOpen: db.prepare(`SELECT COUNT(*) AS n FROM messages WHERE campaign_id = ? AND status IN ('queued', 'sending')`),
+      hasOpenRows: db.prepare(`SELECT 1 FROM messages WHERE campaign_id = ? AND status IN ('queued', 'sending') LIMIT 1`),
       countByStatus: db.prepare('SELECT status, COUNT(*) AS n FROM messages WHERE campaign_id = ? GROUP BY status'),
       countReplied: db.prepare('SELECT COUNT(*) AS n FROM messages WHERE campaign_id = ? AND reply_at IS NOT NULL'),
       unsettled: db.prepare(`SELECT id FROM messages WHERE status = 'sending' AND sending_at < ?`),
@@ -461,6 +462,10 @@ export class SqliteStore implements ServiceStore {
 
   async countOpen(campaignId: string): Promise<number> {
     return (this.statements.countOpen.get(campaignId) as { n: number }).n;
+  }
+
+  async hasOpenRows(campaignId: string): Promise<boolean> {
+    return this.statements.hasOpenRows.get(campaignId) !== undefined;
   }
 
   async countByStatus(campaignId: string): Promise<StatusCounts> {

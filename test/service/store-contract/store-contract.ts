@@ -462,6 +462,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         const stillQueued = await queuedIds(store, paused);
         expect(tos.slice(0, 3).map((to) => stillQueued.get(to))).toEqual(pausedAll.slice(0, 3));
         expect(await store.countOpen(campaignId)).toBe(3);
+        expect(await store.hasOpenRows(campaignId)).toBe(true);
       });
 
       it('concurrent claims of the same rows: each row moves exactly once', async () => {
@@ -1151,6 +1152,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
           expect(await store.listChanges(campaignId, 0, 100)).toEqual([]);
           expect(await store.loadQueued(campaignId, 0, 100)).toEqual([]);
           expect(await store.countOpen(campaignId)).toBe(0);
+          expect(await store.hasOpenRows(campaignId)).toBe(false);
         }
         const states: CampaignState[] = ['draft', 'scheduled', 'running', 'paused', 'cancelled', 'finished'];
         expect((await store.listCampaignsInStates(states)).filter((c) => c.accountId === gone.accountId)).toEqual([]);
