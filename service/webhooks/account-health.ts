@@ -130,6 +130,9 @@ export class AccountHealthKeeper {
             }
           }
           break;
+        case 'template_quality':
+          // News for the health log: Meta pauses a low-quality template with its own status update, acted on above.
+          break;
         case 'phone_quality':
           if (event.quality !== null) update.quality = newer(update.quality, { rating: event.quality, atMs });
           if (event.tier !== null && event.dailyLimit !== undefined) {
@@ -186,6 +189,7 @@ function fieldOf(event: ManagementEvent): string {
   switch (event.kind) {
     case 'template_status': return 'message_template_status_update';
     case 'template_category': return 'template_category_update';
+    case 'template_quality': return 'message_template_quality_update';
     case 'phone_quality': return 'phone_number_quality_update';
     case 'account_update': return 'account_update';
   }

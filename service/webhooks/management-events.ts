@@ -7,7 +7,8 @@
 import { z } from 'zod';
 
 export const MANAGEMENT_FIELDS = [
-  'message_template_status_update', 'template_category_update', 'phone_number_quality_update', 'account_update',
+  'message_template_status_update', 'template_category_update', 'message_template_quality_update',
+  'phone_number_quality_update', 'account_update',
 ] as const;
 export type ManagementField = (typeof MANAGEMENT_FIELDS)[number];
 
@@ -40,6 +41,17 @@ export interface TemplateCategoryEvent {
   newCategory: string | null;
   /** Impending form: when the change takes effect (`category_update_timestamp`), in ms. */
   effectiveAtMs: number | null;
+}
+
+/** A template's quality score moved (GREEN, YELLOW, RED, UNKNOWN while pending): news for the health log. */
+export interface TemplateQualityEvent {
+  kind: 'template_quality';
+  wabaId: string | null;
+  atMs: number | null;
+  name: string;
+  language: string;
+  previousScore: string | null;
+  newScore: string | null;
 }
 
 export interface PhoneQualityEvent {
@@ -88,7 +100,7 @@ export interface AccountUpdateEvent {
  * Names the change by its content (field, WABA, time, value): the same change delivered or applied twice has the
  * same fingerprint, so the health log keeps it once.
  */
-export type ManagementEvent = (TemplateStatusEvent | TemplateCategoryEvent | PhoneQualityEvent | AccountUpdateEvent) & { fingerprint: string };
+export type ManagementEvent = ManagementChange & { fingerprint: string };
 
 /** Template events after which the template cannot (or should not) be sent: the campaigns using it pause. */
 export const TEMPLATE_HALT_EVENTS: ReadonlySet<string> = new Set([
@@ -157,6 +169,13 @@ const templateCategorySchema = z.object({
   category_update_timestamp: scalar.optional(),
 }).loose();
 
+const templateQualitySchema = z.object({
+  message_template_name: z.string(),
+  message_template_language: z.string(),
+  previous_quality_score: z.string().optional(),
+  new_quality_score: z.string().optional(),
+}).loose();
+
 const phoneQualitySchema = z.object({
   event: z.string(),
   display_phone_number: scalar.optional(),
@@ -222,7 +241,7 @@ function fingerprintOf(field: string, wabaId: string | null, time: unknown, valu
   return `${field}:${String(time ?? '')}:${a.toString(36)}${b.toString(36)}`;
 }
 
-type ManagementChange = TemplateStatusEvent | TemplateCategoryEvent | PhoneQualityEvent | AccountUpdateEvent;
+type ManagementChange = TemplateStatusEvent | TemplateCategoryEvent | TemplateQualityEvent | PhoneQualityEvent | AccountUpdateEvent;
 
 function readChange(field: ManagementField, value: unknown, wabaId: string | null, atMs: number | null): ManagementChange | null {
   switch (field) {
@@ -250,6 +269,15 @@ function readChange(field: ManagementField, value: unknown, wabaId: string | nul
         previousCategory: upper(isImpending ? v.data.new_category : v.data.previous_category),
         newCategory: upper(isImpending ? v.data.correct_category : v.data.new_category),
         effectiveAtMs: isImpending ? timeMs(v.data.category_update_timestamp) : null,
+      };
+    }
+    case 'message_template_quality_update': {
+      const v = templateQualitySchema.safeParse(value);
+      if (!v.success) return null;
+      return {
+        kind: 'template_quality', wabaId, atMs,
+        name: v.data.message_template_name, language: v.data.message_template_language,
+        previousScore: upper(v.data.previous_quality_score), newScore: upper(v.data.new_quality_score),
       };
     }
     case 'phone_number_quality_update': {
@@ -325,6 +353,9 @@ export function describeManagementEvent(event: ManagementChange): string {
         ? `Template ${templateLabel(event)}: category will change from ${event.previousCategory ?? '?'} to ${event.newCategory ?? '?'}`
           + (event.effectiveAtMs !== null ? ` on ${new Date(event.effectiveAtMs).toISOString()}` : '')
         : `Template ${templateLabel(event)}: category changed from ${event.previousCategory ?? '?'} to ${event.newCategory ?? '?'}`;
+    case 'template_quality':
+      return `Template ${templateLabel(event)}: quality ${event.previousScore ?? '?'} → ${event.newScore ?? '?'}`
+        + (event.newScore === 'RED' ? ' (Meta may pause a template whose quality stays low)' : '');
     case 'phone_quality': {
       const limit = event.dailyLimit === undefined ? '' : event.dailyLimit === null ? ', unlimited' : `, ${event.dailyLimit} people a day`;
       const tier = event.tier ? ` — limit ${event.oldTier ? `${event.oldTier} → ` : ''}${event.tier}${limit}` : '';

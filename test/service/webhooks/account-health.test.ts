@@ -127,6 +127,17 @@ describe('management webhooks', () => {
       previous_category: 'MARKETING', new_category: 'UTILITY',
     });
     expect(await waitFor(async () => ((await categoryOf()) === 'UTILITY' ? 'UTILITY' : undefined))).toBe('UTILITY');
+
+    // A template's quality score: in the health log, nothing paused (Meta's own PAUSED update would do that).
+    runtime.sandboxSimulator.emitManagementWebhook({ phoneNumberId: account.phoneNumberId }, 'message_template_quality_update', {
+      previous_quality_score: 'GREEN', new_quality_score: 'YELLOW', message_template_id: 1,
+      message_template_name: 'summer_sale', message_template_language: 'en_US',
+    });
+    const events = await waitFor(async () => {
+      const list = (await api().get('/v1/account').set(auth)).body.health.events as { type: string; detail: string }[];
+      return list.some((e) => e.type === 'message_template_quality_update') ? list : undefined;
+    });
+    expect(events[0]).toMatchObject({ type: 'message_template_quality_update', detail: 'Template summer_sale (en_US): quality GREEN → YELLOW' });
   });
 
   it('records an account restriction and pauses the running and scheduled campaigns of the account', async () => {

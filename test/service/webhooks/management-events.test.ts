@@ -1,9 +1,9 @@
 // Meta-shaped management webhooks (message_template_status_update, template_category_update,
-// phone_number_quality_update, account_update, as in Meta's webhook references) read into events, legacy values too.
+// message_template_quality_update, phone_number_quality_update, account_update, as in Meta's webhook references) read into events, legacy values too.
 import { describe, expect, it } from 'vitest';
 import { templateReason } from '../../../service/webhooks/account-health';
 import {
-  dailyLimitOfTier, hasManagementChanges, readManagementEvents, type ManagementEvent,
+  dailyLimitOfTier, describeManagementEvent, hasManagementChanges, readManagementEvents, type ManagementEvent,
 } from '../../../service/webhooks/management-events';
 
 const WABA = '102290129340398';
@@ -73,6 +73,21 @@ describe('template_category_update', () => {
       previous_category: 'UTILITY', new_category: 'MARKETING',
     }));
     expect(completed).toMatchObject({ stage: 'completed', previousCategory: 'UTILITY', newCategory: 'MARKETING', effectiveAtMs: null });
+  });
+});
+
+describe('message_template_quality_update', () => {
+  it("reads Meta's previous and new quality score, as news for the health log", () => {
+    const event = only(body('message_template_quality_update', {
+      previous_quality_score: 'GREEN', new_quality_score: 'RED',
+      message_template_id: 806312974732579, message_template_name: 'summer_sale', message_template_language: 'en_US',
+    }));
+    expect(event).toMatchObject({ kind: 'template_quality', name: 'summer_sale', language: 'en_US', previousScore: 'GREEN', newScore: 'RED' });
+    expect(describeManagementEvent(event)).toBe(
+      'Template summer_sale (en_US): quality GREEN → RED (Meta may pause a template whose quality stays low)');
+    expect(hasManagementChanges(body('message_template_quality_update', {}))).toBe(true);
+    // Without the template's name it is not understood: skipped, not guessed.
+    expect(readManagementEvents(body('message_template_quality_update', { new_quality_score: 'RED' }))).toMatchObject({ events: [], skipped: 1 });
   });
 });
 
