@@ -6,15 +6,16 @@ import type { CampaignEngine } from './campaign-engine';
 import type { Clock } from './clock';
 import { isAlwaysCapped as isAlwaysCappedByMeta } from './frequency-cap';
 import { normaliseRecipient } from './phone-number';
-import type {
-  Account, AccountStore, Campaign, CampaignStore, Messenger, MessageView, NewMessage, StatusCounts, SuppressionStore,
-  TemplateCatalog, TemplateRef,
+import {
+  usesMarketingMessagesApi, type Account, type AccountStore, type Campaign, type CampaignStore, type Messenger,
+  type MessageView, type NewMessage, type SendRequest, type StatusCounts, type SuppressionStore, type TemplateCatalog,
+  type TemplateRef,
 } from './ports';
 import type { TemplateDefinition } from './template';
 import { buildComponents, checkTemplateParams, renderTemplate, type HeaderMedia } from './template-params';
 import type { SheetTarget } from '../sheets/sheet-ports';
 import { AppError } from '../errors';
-import { callbackDataFor } from './sender-pipeline';
+import { callbackDataFor, MARKETING_OFF_ON_MESSAGES_CODE } from './sender-pipeline';
 
 export interface NewCampaignInput {
   name: string;
@@ -257,16 +258,22 @@ export class CampaignService {
     const problem = checkTemplateParams(definition, params, headerMedia ?? undefined);
     if (problem) throw new AppError('template_params', problem);
     const secrets = await this.secretsOf(account);
-    const result = await this.messenger.send(
-      {
-        accountId: account.id, isSandbox: account.isSandbox, phoneNumberId: account.phoneNumberId, accessToken: secrets.accessToken,
-        marketingMessagesApi: account.marketingMessagesApi,
-      },
-      {
-        callbackData: callbackDataFor('test', 0), to: phone.e164, template, mayLeave: () => true,
-        components: buildComponents(definition, params, headerMedia ?? undefined), isMarketing: definition.category === 'MARKETING',
-      },
-    );
+    const request: SendRequest = {
+      callbackData: callbackDataFor('test', 0), to: phone.e164, template, mayLeave: () => true,
+      components: buildComponents(definition, params, headerMedia ?? undefined), isMarketing: definition.category === 'MARKETING',
+    };
+    const sender = {
+      accountId: account.id, isSandbox: account.isSandbox, phoneNumberId: account.phoneNumberId, accessToken: secrets.accessToken,
+      marketingMessagesApi: account.marketingMessagesApi,
+    };
+    let result = await this.messenger.send(sender, request);
+    if (result.kind === 'error' && result.code === MARKETING_OFF_ON_MESSAGES_CODE && !usesMarketingMessagesApi(sender, request)) {
+      // As a campaign's sender does: the WABA turned marketing off on /messages, so the account switches to the
+      // Marketing Messages API (its sender is set up again with it) and the message goes there.
+      await this.store.setMarketingMessagesApi(account.id, true);
+      await this.engine.limitsChanged(account.id);
+      result = await this.messenger.send({ ...sender, marketingMessagesApi: true }, { ...request, isMarketing: true });
+    }
     switch (result.kind) {
       case 'accepted':
         return { status: 'sent', wamid: result.wamid };
