@@ -10,6 +10,12 @@ export const DAY_MS = 24 * 60 * 60 * 1000;
 export class DailyTierBudget {
   /** Recipient → when it started counting; Map order is that time order, so expiry pops from the front. */
   private readonly countedAtMs = new Map<string, number>();
+  /**
+   * Recipient → sends recorded against its count and not given back. A send that did not happen gives its use back;
+   * the count goes only when no other send relies on it (a second campaign's message to the same person may have
+   * left while the first one's answer was still on its way).
+   */
+  private readonly uses = new Map<string, number>();
 
   constructor(private readonly limit: number | null, private readonly windowMs = DAY_MS) {}
 
@@ -17,7 +23,11 @@ export class DailyTierBudget {
   restore(sends: Iterable<{ to: string; atMs: number }>): void {
     if (this.limit === null) return;
     const sorted = [...sends].sort((a, b) => a.atMs - b.atMs);
-    for (const send of sorted) if (!this.countedAtMs.has(send.to)) this.countedAtMs.set(send.to, send.atMs);
+    for (const send of sorted) {
+      if (this.countedAtMs.has(send.to)) continue;
+      this.countedAtMs.set(send.to, send.atMs);
+      this.uses.set(send.to, 1);
+    }
   }
 
   /** True when a message to `to` at `nowMs` fits the budget. */
@@ -29,13 +39,25 @@ export class DailyTierBudget {
 
   /** Records a send to `to` (call only after `allows` said yes). */
   record(to: string, nowMs: number): void {
-    if (this.limit === null || this.countedAtMs.has(to)) return;
-    this.countedAtMs.set(to, nowMs);
+    if (this.limit === null) return;
+    if (!this.countedAtMs.has(to)) this.countedAtMs.set(to, nowMs);
+    this.uses.set(to, (this.uses.get(to) ?? 0) + 1);
   }
 
-  /** Gives back a recipient recorded by a send that did not happen (refused by Meta, never left). */
+  /**
+   * Gives back the use of a send recorded at `atMs` that did not happen (refused by Meta, never left); the recipient
+   * stops counting when no other send uses it. A use recorded before the count began (an older window) is ignored.
+   */
   release(to: string, atMs: number): void {
-    if (this.countedAtMs.get(to) === atMs) this.countedAtMs.delete(to);
+    const countedAt = this.countedAtMs.get(to);
+    if (countedAt === undefined || atMs < countedAt) return;
+    const left = (this.uses.get(to) ?? 1) - 1;
+    if (left > 0) {
+      this.uses.set(to, left);
+    } else {
+      this.countedAtMs.delete(to);
+      this.uses.delete(to);
+    }
   }
 
   /** When the next place frees up, or null when there is room or no limit. */
@@ -56,6 +78,7 @@ export class DailyTierBudget {
     for (const [to, at] of this.countedAtMs) {
       if (nowMs - at < this.windowMs) break;
       this.countedAtMs.delete(to);
+      this.uses.delete(to);
     }
   }
 }
