@@ -51,6 +51,8 @@ interface HeldSender {
   lease: PipelineLease;
   /** The account's settings the pipeline was set up with (settingsOf): when the store's differ, it is set up again. */
   settings: string;
+  /** Settings the pipeline switched to itself (131063), until the store shows them: not a reason to set it up again. */
+  pendingSettings: string | null;
 }
 
 /** What a sender is built from and may change while it runs: its limits and its route for marketing templates. */
@@ -167,7 +169,7 @@ export class CampaignEngine {
    * (its lease moves, or that instance restarts): the instance that applies the webhook restarts only its own.
    */
   async limitsChanged(accountId: string): Promise<void> {
-    if (this.senders.has(accountId) || this.starting.has(accountId)) await this.forgetAccount(accountId);
+    if (this.senders.has(accountId) || this.starting.has(accountId)) await this.forgetAccount(accountId, RELEASE_QUIET_MS);
   }
 
   /** True while this instance holds the account's sender lease (tests, diagnostics). */
@@ -234,7 +236,7 @@ export class CampaignEngine {
         onLeaseLost: () => this.dropSender(accountId, pipeline),
         // The running pipeline switched already; the store keeps it for the next set-up (a restart, a takeover).
         onMarketingMessagesApi: () => {
-          held.settings = settingsOf({ ...account, marketingMessagesApi: true });
+          held.pendingSettings = settingsOf({ ...account, marketingMessagesApi: true });
           this.background(this.store.setMarketingMessagesApi(accountId, true));
         },
       },
@@ -244,7 +246,7 @@ export class CampaignEngine {
     );
     // The rate window, the pair guard and the daily tier come back from the store before the first send.
     await pipeline.restoreLimits();
-    const held: HeldSender = { pipeline, lease, settings: settingsOf(account) };
+    const held: HeldSender = { pipeline, lease, settings: settingsOf(account), pendingSettings: null };
     this.senders.set(accountId, held);
     this.logger.info({ accountId, leaseToken: granted.token }, 'sending for the account');
     return held;
@@ -259,15 +261,19 @@ export class CampaignEngine {
     if (this.senders.get(accountId)?.pipeline === pipeline) this.senders.delete(accountId);
   }
 
-  /** Drops the sender of an account whose credentials or limits changed, or that was erased. */
-  async forgetAccount(accountId: string): Promise<void> {
+  /**
+   * Drops the sender of an account whose credentials or limits changed, or that was erased. `quietMs`: the lease
+   * stays unclaimable that long (a sender set up again with new limits starts with an empty throughput window, so
+   * it must start after the old one's last second has passed).
+   */
+  async forgetAccount(accountId: string, quietMs = 0): Promise<void> {
     await this.starting.get(accountId);
     const held = this.senders.get(accountId);
     this.senders.delete(accountId);
     if (!held) return;
     await held.pipeline.stop();
     await this.commits.commit();
-    await this.releaseLease(held, 0);
+    await this.releaseLease(held, quietMs);
   }
 
   private async retire(accountId: string, held: HeldSender): Promise<void> {
@@ -369,9 +375,14 @@ export class CampaignEngine {
       // New limits or route, written through another instance (a PATCH, Meta's webhook applied there): set up again.
       for (const [accountId, held] of [...this.senders]) {
         const account = await this.store.getAccount(accountId);
-        if (account && settingsOf(account) !== held.settings && this.senders.get(accountId) === held) {
+        const stored = account ? settingsOf(account) : held.settings;
+        if (stored === held.pendingSettings) {
+          held.settings = stored;
+          held.pendingSettings = null;
+        }
+        if (stored !== held.settings && this.senders.get(accountId) === held) {
           this.logger.info({ accountId }, 'account settings changed; the sender is set up again with them');
-          await this.forgetAccount(accountId);
+          await this.forgetAccount(accountId, RELEASE_QUIET_MS);
         }
       }
       this.busyAccounts = new Set(running.keys());

@@ -205,7 +205,10 @@ export class SenderPipeline {
   /** The campaign as the store has it now (a template's new category): later sends follow it. */
   updateCampaign(campaign: Campaign): void {
     const slot = this.campaigns.get(campaign.id);
-    if (slot) slot.campaign = campaign;
+    if (!slot) return;
+    // What a 131063 taught about the old category does not outlive Meta's new one.
+    if (slot.campaign.templateDefinition.category !== campaign.templateDefinition.category) this.learntMarketing.delete(campaign.id);
+    slot.campaign = campaign;
   }
 
   removeCampaign(campaignId: string): void {
