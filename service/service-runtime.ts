@@ -191,6 +191,7 @@ export async function startService(config: Config, options: ServiceRuntimeOption
     rateLimit: rateLimiter.middleware(),
     // The sender held here is set up again with the new setting (as for new limits).
     accountChanged: (id) => engine.limitsChanged(id),
+    now: () => clock.now(),
   });
   const server = createServer(app);
   server.keepAliveTimeout = 65_000;

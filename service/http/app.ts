@@ -11,7 +11,7 @@ import { accountOf, requireApiKey } from './auth';
 import { campaignRoutes } from './campaign-routes';
 import { parseOrThrow } from './contract';
 import { errorMapper } from './error-mapper';
-import { EMPTY_HEALTH } from '../webhooks/account-health';
+import { EMPTY_HEALTH, healthAsOf } from '../webhooks/account-health';
 import { presentAccount } from './presenters';
 import { webhookRoutes } from './webhook-routes';
 
@@ -36,6 +36,8 @@ export interface AppDeps {
   rateLimit?: RequestHandler;
   /** A setting of the account changed (`PATCH /v1/account`): its sender picks it up (the engine sets it up again). */
   accountChanged?(accountId: string): Promise<void>;
+  /** The service's clock: a restriction whose expiry has passed no longer shows in `health`. */
+  now?(): number;
 }
 
 /** `PATCH /v1/account`: the account settings the marketer may change; at least one. */
@@ -60,7 +62,7 @@ export function createApp(deps: AppDeps): Express {
   v1.use(express.json({ limit: API_BODY_LIMIT, type: () => true }));
   v1.get('/account', async (req, res) => {
     const account = accountOf(req);
-    const health = deps.health ? await deps.health.getHealth(account.id) : EMPTY_HEALTH;
+    const health = deps.health ? healthAsOf(await deps.health.getHealth(account.id), deps.now?.() ?? 0) : EMPTY_HEALTH;
     res.json(presentAccount(account, deps.webhookUrlFor(account.id), deps.serviceAccountEmail, health));
   });
   v1.patch('/account', async (req, res) => {
@@ -72,7 +74,7 @@ export function createApp(deps: AppDeps): Express {
     await deps.accountChanged?.(id);
     const account = await deps.store.getAccount(id);
     if (!account) throw new AppError('not_found', 'No such account.');
-    const health = deps.health ? await deps.health.getHealth(id) : EMPTY_HEALTH;
+    const health = deps.health ? healthAsOf(await deps.health.getHealth(id), deps.now?.() ?? 0) : EMPTY_HEALTH;
     res.json(presentAccount(account, deps.webhookUrlFor(id), deps.serviceAccountEmail, health));
   });
   v1.use(campaignRoutes(deps.campaigns));

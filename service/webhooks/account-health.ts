@@ -220,12 +220,23 @@ function restrictionOf(event: AccountUpdateEvent): HealthRestriction {
   if (event.banState) types.unshift(`BAN_${event.banState}`);
   if (event.violationType) types.push(event.violationType);
   if (types.length === 0) types.push(event.event);
-  const expirations = event.restrictions.map((r) => r.expiresAtMs).filter((ms): ms is number => ms !== null);
+  // It ends only when every part of it does: a ban, a violation or a restriction without an expiry never runs out.
+  const isOpenEnded = event.banState !== null || event.violationType !== null || event.restrictions.length === 0
+    || event.restrictions.some((r) => r.expiresAtMs === null);
   return {
     type: types.join(', '),
     detail: describeManagementEvent(event),
-    expiresAtMs: expirations.length > 0 ? Math.max(...expirations) : null,
+    expiresAtMs: isOpenEnded ? null : Math.max(...event.restrictions.map((r) => r.expiresAtMs as number)),
   };
+}
+
+/**
+ * The health as of `nowMs`: a restriction whose expiry has passed is over, whether or not Meta posts its end. The
+ * campaigns it paused stay paused (the marketer resumes them).
+ */
+export function healthAsOf(health: AccountHealth, nowMs: number): AccountHealth {
+  const restriction = health.restriction;
+  return restriction && restriction.expiresAtMs !== null && restriction.expiresAtMs <= nowMs ? { ...health, restriction: null } : health;
 }
 
 function accountReason(restriction: HealthRestriction): StateReason {

@@ -8,6 +8,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../service/config';
 import { startService, type ServiceRuntime } from '../../../service/service-runtime';
+import { AccountHealthKeeper, EMPTY_HEALTH, healthAsOf } from '../../../service/webhooks/account-health';
 import { waitFor } from '../security/sandbox-service';
 
 const TEMPLATE = { name: 'summer_sale', language: 'en_US' };
@@ -161,5 +162,51 @@ describe('management webhooks', () => {
     expect(health.restriction).toMatchObject({
       type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', expiresAt: '2030-04-19T13:59:20.000Z', at: expect.any(String),
     });
+  });
+
+  it('no longer shows a restriction once its expiry has passed; the campaigns it paused stay paused', async () => {
+    const { account, auth } = await sandboxAccount();
+    const id = (await api().post('/v1/campaigns').set(auth).send({ name: 'Soon', template: TEMPLATE,
+      sendAt: new Date(Date.now() + 3_600_000).toISOString() })).body.id as string;
+    await api().post(`/v1/campaigns/${id}/rows`).set(auth).send({ rows: [{ key: 'a', to: '+91 98765 41100', params: PARAMS }] });
+    await api().post(`/v1/campaigns/${id}/start`).set(auth);
+    const expiresAt = new Date(Math.ceil((Date.now() + 1500) / 1000) * 1000);
+    runtime.sandboxSimulator.emitAccountUpdate({ phoneNumberId: account.phoneNumberId }, {
+      event: 'ACCOUNT_RESTRICTION',
+      restriction_info: [{ restriction_type: 'RESTRICTED_ADD_PHONE_NUMBER_ACTION', expiration: Math.floor(expiresAt.getTime() / 1000) }],
+    });
+    const restricted = await waitFor(async () => (await api().get('/v1/account').set(auth)).body.health.restriction ?? undefined);
+    expect(restricted).toMatchObject({ type: 'RESTRICTED_ADD_PHONE_NUMBER_ACTION', expiresAt: expiresAt.toISOString() });
+
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt.getTime() - Date.now()) + 50));
+    const after = (await api().get('/v1/account').set(auth)).body.health;
+    expect(after.restriction).toBeNull();
+    expect(after.events[0]).toMatchObject({ type: 'account_update' });
+    expect((await api().get(`/v1/campaigns/${id}`).set(auth)).body.state).toBe('paused');
+  });
+});
+
+describe('healthAsOf', () => {
+  it('drops a restriction whose every part has run out, and keeps one with a part that never does', async () => {
+    const restriction = { type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', detail: 'x', expiresAtMs: 1000, atMs: 0 };
+    expect(healthAsOf({ ...EMPTY_HEALTH, restriction }, 999).restriction).toEqual(restriction);
+    expect(healthAsOf({ ...EMPTY_HEALTH, restriction }, 1000).restriction).toBeNull();
+    expect(healthAsOf({ ...EMPTY_HEALTH, restriction: { ...restriction, expiresAtMs: null } }, 1e15).restriction).not.toBeNull();
+
+    // A ban beside an expiring restriction: the whole never runs out.
+    const recorded: unknown[] = [];
+    const keeper = new AccountHealthKeeper({ getHealth: async () => EMPTY_HEALTH, recordHealth: async (u) => void recorded.push(u) }, {
+      getAccount: async () => ({ id: 'a', dailyLimit: null, messagesPerSecond: 80 }), listCampaigns: async () => [],
+      pauseCampaign: async () => false, limitsChanged: async () => {}, templatesChanged: () => {}, recategoriseTemplate: async () => [],
+    }, { info: () => {}, warn: () => {} });
+    const body = {
+      object: 'whatsapp_business_account',
+      entry: [{ id: 'w', time: 1, changes: [{ field: 'account_update', value: {
+        event: 'ACCOUNT_RESTRICTION', ban_info: { waba_ban_state: 'SCHEDULE_FOR_DISABLE', waba_ban_date: '2030-01-01' },
+        restriction_info: [{ restriction_type: 'RESTRICTED_BIZ_INITIATED_MESSAGING', expiration: 1_900_000_000 }],
+      } }] }],
+    };
+    await keeper.apply({ id: 1, accountId: 'a', body: Buffer.from('') }, body, 0);
+    expect(recorded).toMatchObject([{ restriction: { value: { expiresAtMs: null } } }]);
   });
 });
