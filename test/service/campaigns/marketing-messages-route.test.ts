@@ -13,6 +13,7 @@ import { GraphEndpoint } from '../../../service/adapters/whatsapp-cloud/graph-en
 import { CampaignEngine } from '../../../service/campaigns/campaign-engine';
 import type { Account, Campaign, Logger } from '../../../service/campaigns/ports';
 import { CloudApiSimulator } from '../../../service/simulator/cloud-api-simulator';
+import { waitFor } from '../security/sandbox-service';
 
 const plainCipher = { encrypt: (s: string) => s, decrypt: (s: string) => s };
 const NUMBER = { phoneNumberId: '106540352242922', wabaId: '102290129340398', accessToken: 'sim-token', appSecret: 's' };
@@ -35,60 +36,72 @@ async function sink(): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
 }
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+interface Run {
+  sim: CloudApiSimulator;
+  store: SqliteStore;
+  account: Account;
+  campaign: Campaign;
+  warnings: { fields: Record<string, unknown>; message: string }[];
+}
+
+/**
+ * The engine with the real messenger and an in-memory store, sending a running campaign of `rowCount` rows of the
+ * simulator's MARKETING template summer_sale to a number with the given settings, at `mps`.
+ */
+async function startRun(
+  id: string, rowCount: number, mps: number, number: { marketingOnMessagesDisabled?: boolean } = {},
+): Promise<Run> {
+  const sim = new CloudApiSimulator({
+    numbers: [{ ...NUMBER, webhookUrl: await sink(), messagesPerSecond: mps, ...number }],
+    delays: { sentMs: 0, deliveredMs: 5, readMs: 10, replyMs: 15 },
+    outcomes: { deliveredRate: 1, readRate: 1, replyRate: 0 },
+    pairRate: { intervalMs: 1 },
+  });
+  const graphUrl = await sim.listen();
+  cleanup.push(() => sim.close());
+  const store = new SqliteStore(':memory:', plainCipher);
+  cleanup.push(() => store.close());
+  const clock = new SystemClock();
+  const warnings: Run['warnings'] = [];
+  const logger: Logger = { info: () => {}, warn: (fields, message) => warnings.push({ fields, message }), error: () => {} };
+  const account: Account = {
+    id: `acct_${id}`, name: id, isSandbox: false, phoneNumberId: NUMBER.phoneNumberId, wabaId: NUMBER.wabaId,
+    messagesPerSecond: mps, dailyLimit: null, defaultCountry: null, retentionDays: 30, optOutWords: [],
+    marketingMessagesApi: false, createdAt: clock.now(),
+  };
+  const secrets = { accessToken: NUMBER.accessToken, appSecret: NUMBER.appSecret, verifyToken: 'v' };
+  await store.insertAccount({ account, secrets, apiKeyHash: 'h' });
+  const endpoint = new GraphEndpoint(graphUrl, 'v23.0', 'http://unused');
+  const summerSale = (await new CloudTemplateCatalog(endpoint, () => clock.now()).list(account, secrets))
+    .find((t) => t.name === 'summer_sale' && t.language === 'en_US');
+  expect(summerSale?.category).toBe('MARKETING');
+  const campaign: Campaign = {
+    id: `cmp_${id}`, accountId: account.id, name: 'Summer', template: { name: 'summer_sale', language: 'en_US' },
+    templateDefinition: summerSale!, sendAt: null, defaultCountry: null, sheet: null, state: 'running', stateReason: null,
+    createdAt: clock.now(), startedAt: clock.now(), finishedAt: null,
+  };
+  await store.insertCampaign(campaign);
+  await store.addMessages(campaign.id, account.id, Array.from({ length: rowCount }, (_, i) => ({
+    key: `k${i}`, to: `+4477009${String(10_000 + i)}`, params: { 1: 'Ana', 2: '25%', 'button:0': `S${i}` }, headerMedia: null,
+  })), ['running'], clock.now());
+  const messenger = new CloudApiMessenger({ endpoint, timeoutMs: 5000 });
+  cleanup.push(() => messenger.close());
+  const engine = new CampaignEngine(store, messenger, clock, logger, { scanIntervalMs: 50, groupCommitMs: 2 });
+  engine.start();
+  cleanup.push(() => engine.stop());
+  return { sim, store, account, campaign, warnings };
+}
+
+/** The ledger's accepted sends of the run's campaign. */
+function sendsOf({ sim, campaign }: Run) {
+  return sim.ledger.entries().filter((e) => e.bizOpaqueCallbackData?.startsWith(`${campaign.id}.`));
 }
 
 describe('marketing templates when the WABA turned marketing off on /messages (131063)', () => {
   it('switches the account to /marketing_messages and finishes with every row sent once there, none failed', async () => {
-    const sim = new CloudApiSimulator({
-      numbers: [{ ...NUMBER, webhookUrl: await sink(), messagesPerSecond: 200, marketingOnMessagesDisabled: true }],
-      delays: { sentMs: 0, deliveredMs: 5, readMs: 10, replyMs: 15 },
-      outcomes: { deliveredRate: 1, readRate: 1, replyRate: 0 },
-      pairRate: { intervalMs: 1 },
-    });
-    const graphUrl = await sim.listen();
-    cleanup.push(() => sim.close());
-    const store = new SqliteStore(':memory:', plainCipher);
-    cleanup.push(() => store.close());
-    const clock = new SystemClock();
-    const warnings: { fields: Record<string, unknown>; message: string }[] = [];
-    const logger: Logger = { info: () => {}, warn: (fields, message) => warnings.push({ fields, message }), error: () => {} };
-
-    const account: Account = {
-      id: 'acct_mm', name: 'MM', isSandbox: false, phoneNumberId: NUMBER.phoneNumberId, wabaId: NUMBER.wabaId,
-      messagesPerSecond: 200, dailyLimit: null, defaultCountry: null, retentionDays: 30, optOutWords: [],
-      marketingMessagesApi: false, createdAt: clock.now(),
-    };
-    const secrets = { accessToken: NUMBER.accessToken, appSecret: NUMBER.appSecret, verifyToken: 'v' };
-    await store.insertAccount({ account, secrets, apiKeyHash: 'h' });
-    const endpoint = new GraphEndpoint(graphUrl, 'v23.0', 'http://unused');
-    const summerSale = (await new CloudTemplateCatalog(endpoint, () => clock.now()).list(account, secrets))
-      .find((t) => t.name === 'summer_sale' && t.language === 'en_US');
-    expect(summerSale?.category).toBe('MARKETING');
-
     const rowCount = 300;
-    const campaign: Campaign = {
-      id: 'cmp_mm', accountId: account.id, name: 'Summer', template: { name: 'summer_sale', language: 'en_US' },
-      templateDefinition: summerSale!, sendAt: null, defaultCountry: null, sheet: null, state: 'running', stateReason: null,
-      createdAt: clock.now(), startedAt: clock.now(), finishedAt: null,
-    };
-    await store.insertCampaign(campaign);
-    await store.addMessages(campaign.id, account.id, Array.from({ length: rowCount }, (_, i) => ({
-      key: `k${i}`, to: `+4477009${String(10_000 + i)}`, params: { 1: 'Ana', 2: '25%', 'button:0': `S${i}` }, headerMedia: null,
-    })), ['running'], clock.now());
-
-    const messenger = new CloudApiMessenger({ endpoint, timeoutMs: 5000 });
-    cleanup.push(() => messenger.close());
-    const engine = new CampaignEngine(store, messenger, clock, logger, { scanIntervalMs: 50, groupCommitMs: 2 });
-    engine.start();
-    cleanup.push(() => engine.stop());
+    const run = await startRun('mm', rowCount, 200, { marketingOnMessagesDisabled: true });
+    const { store, account, campaign, warnings } = run;
 
     const finished = await waitFor(async () => {
       const c = await store.getCampaignById(campaign.id);
@@ -100,7 +113,7 @@ describe('marketing templates when the WABA turned marketing off on /messages (1
     expect(rows.filter((r) => r.error?.code === '131063')).toEqual([]);
 
     // The ledger has accepted sends only: each row once, all through the Marketing Messages API.
-    const sends = sim.ledger.entries().filter((e) => e.bizOpaqueCallbackData?.startsWith(`${campaign.id}.`));
+    const sends = sendsOf(run);
     expect(sends).toHaveLength(rowCount);
     expect(new Set(sends.map((e) => e.bizOpaqueCallbackData)).size).toBe(rowCount);
     expect(sends.every((e) => e.endpoint === 'marketing_messages')).toBe(true);
@@ -113,44 +126,10 @@ describe('marketing templates when the WABA turned marketing off on /messages (1
   }, 30_000);
 
   it('follows what another instance wrote to the store: the option turned on, then the template moved to UTILITY', async () => {
-    const sim = new CloudApiSimulator({
-      numbers: [{ ...NUMBER, webhookUrl: await sink(), messagesPerSecond: 40 }],
-      delays: { sentMs: 0, deliveredMs: 5, readMs: 10, replyMs: 15 },
-      outcomes: { deliveredRate: 1, readRate: 1, replyRate: 0 },
-      pairRate: { intervalMs: 1 },
-    });
-    const graphUrl = await sim.listen();
-    cleanup.push(() => sim.close());
-    const store = new SqliteStore(':memory:', plainCipher);
-    cleanup.push(() => store.close());
-    const clock = new SystemClock();
-    const logger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
-    const account: Account = {
-      id: 'acct_follow', name: 'Follow', isSandbox: false, phoneNumberId: NUMBER.phoneNumberId, wabaId: NUMBER.wabaId,
-      messagesPerSecond: 40, dailyLimit: null, defaultCountry: null, retentionDays: 30, optOutWords: [],
-      marketingMessagesApi: false, createdAt: clock.now(),
-    };
-    const secrets = { accessToken: NUMBER.accessToken, appSecret: NUMBER.appSecret, verifyToken: 'v' };
-    await store.insertAccount({ account, secrets, apiKeyHash: 'h' });
-    const endpoint = new GraphEndpoint(graphUrl, 'v23.0', 'http://unused');
-    const summerSale = (await new CloudTemplateCatalog(endpoint, () => clock.now()).list(account, secrets))
-      .find((t) => t.name === 'summer_sale' && t.language === 'en_US');
     const rowCount = 240;
-    const campaign: Campaign = {
-      id: 'cmp_follow', accountId: account.id, name: 'Summer', template: { name: 'summer_sale', language: 'en_US' },
-      templateDefinition: summerSale!, sendAt: null, defaultCountry: null, sheet: null, state: 'running', stateReason: null,
-      createdAt: clock.now(), startedAt: clock.now(), finishedAt: null,
-    };
-    await store.insertCampaign(campaign);
-    await store.addMessages(campaign.id, account.id, Array.from({ length: rowCount }, (_, i) => ({
-      key: `k${i}`, to: `+4477009${String(20_000 + i)}`, params: { 1: 'Ana', 2: '25%', 'button:0': `S${i}` }, headerMedia: null,
-    })), ['running'], clock.now());
-    const messenger = new CloudApiMessenger({ endpoint, timeoutMs: 5000 });
-    cleanup.push(() => messenger.close());
-    const engine = new CampaignEngine(store, messenger, clock, logger, { scanIntervalMs: 50, groupCommitMs: 2 });
-    engine.start();
-    cleanup.push(() => engine.stop());
-    const sends = () => sim.ledger.entries().filter((e) => e.bizOpaqueCallbackData?.startsWith(`${campaign.id}.`));
+    const run = await startRun('follow', rowCount, 40);
+    const { store, account, campaign } = run;
+    const sends = () => sendsOf(run);
 
     // Written as another instance would (its PATCH, its webhook apply): this engine is not told, it reads the store.
     await waitFor(async () => (sends().length >= 20 ? true : undefined));
