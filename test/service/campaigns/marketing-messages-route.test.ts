@@ -14,8 +14,8 @@ import { CampaignEngine } from '../../../service/campaigns/campaign-engine';
 import type { Account, Campaign, Logger } from '../../../service/campaigns/ports';
 import { CloudApiSimulator } from '../../../service/simulator/cloud-api-simulator';
 import { waitFor } from '../security/sandbox-service';
+import { plainCipher } from '../store-contract/store-contract';
 
-const plainCipher = { encrypt: (s: string) => s, decrypt: (s: string) => s };
 const NUMBER = { phoneNumberId: '106540352242922', wabaId: '102290129340398', accessToken: 'sim-token', appSecret: 's' };
 
 let cleanup: (() => Promise<void>)[] = [];

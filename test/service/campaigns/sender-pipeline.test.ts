@@ -3,8 +3,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../../service/adapters/sqlite/sqlite-store';
 import type { StateReason } from '../../../service/campaigns/campaign';
-import {
-  usesMarketingMessagesApi, type Account, type Campaign, type Logger, type Messenger, type SenderCredentials, type SendRequest, type SendResult,
+import type {
+  Account, Campaign, Logger, Messenger, SenderCredentials, SendRequest, SendResult, WebhookEffects,
 } from '../../../service/campaigns/ports';
 import { GroupCommit } from '../../../service/campaigns/group-commit';
 import { SenderPipeline, type PipelineLease, type SenderPipelineOptions } from '../../../service/campaigns/sender-pipeline';
@@ -12,10 +12,10 @@ import type { TemplateDefinition } from '../../../service/campaigns/template';
 import { DEFAULT_FREQUENCY_CAP_POLICY } from '../../../service/campaigns/frequency-cap';
 import { statusChangesFor } from '../../../service/webhooks/apply-status-events';
 import { FakeClock } from '../../fakes/fake-clock';
+import { applyEffects, plainCipher } from '../store-contract/store-contract';
 import { maxInAnyWindow } from './busiest-window';
 
 const ACCOUNT_ID = 'a_test';
-const plainCipher = { encrypt: (s: string) => s, decrypt: (s: string) => s };
 const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };
 
 const TEMPLATE: TemplateDefinition = {
@@ -50,7 +50,7 @@ class ScriptedMessenger implements Messenger {
   /** Like the real messenger: asks mayLeave the instant before writing, and records only what was written. */
   private write(sender: SenderCredentials, request: SendRequest): SendResult {
     if (!request.mayLeave()) return { kind: 'withheld' };
-    const call = { to: request.to, callbackData: request.callbackData, atMs: this.clock.now(), isViaMarketingApi: usesMarketingMessagesApi(sender, request) };
+    const call = { to: request.to, callbackData: request.callbackData, atMs: this.clock.now(), isViaMarketingApi: sender.marketingMessagesApi && request.isMarketing };
     this.calls.push(call);
     const result = this.answer(request, call);
     return result.kind === 'accepted' && result.wamid === '' ? { kind: 'accepted', wamid: `wamid.${++this.wamids}` } : result;
@@ -152,6 +152,27 @@ async function harness(options: Partial<SenderPipelineOptions> = {}, commitDelay
   };
   open = h;
   return h;
+}
+
+/**
+ * Applies webhook effects as the webhook processor does (the body saved, then applied), then has the sender read its
+ * requeued rows again, as the engine does.
+ */
+async function applyWebhook(h: Harness, effects: Partial<WebhookEffects>): Promise<void> {
+  const applied = await applyEffects(h.store, ACCOUNT_ID, effects, h.clock.now());
+  for (const id of applied.requeuedCampaignIds) h.pipeline.rereadWaiting(id);
+}
+
+/** Meta's failed status webhook (131049) for the row of `to` in campaign c1; returns when it failed. */
+async function capWith131049(h: Harness, to: string): Promise<number> {
+  const row = (await h.store.listMessagesChangedAfter('c1', 0, 100)).find((v) => v.to === to) as { wamid: string | null };
+  const failedAtMs = h.clock.now();
+  const { changes } = statusChangesFor([{
+    kind: 'status', phoneNumberId: '100', wamid: row.wamid as string, status: 'failed', timestampMs: failedAtMs,
+    recipientId: null, recipientUserId: null, callbackData: null, error: { code: '131049', message: 'Held back.' },
+  }], { policy: DEFAULT_FREQUENCY_CAP_POLICY, nowMs: failedAtMs });
+  await applyWebhook(h, { statuses: changes });
+  return failedAtMs;
 }
 
 function callsInside(calls: readonly Call[], fromMs: number, toMs: number): number {
@@ -278,25 +299,7 @@ describe('SenderPipeline', () => {
     await h.clock.advance(1000);
     expect(h.messenger.calls.map((c) => c.to)).toEqual([capped, other]);
 
-    // Meta's failed status webhook for the capped row, applied as the webhook processor applies it.
-    const failWith131049 = async (): Promise<number> => {
-      const views = await h.store.listMessagesChangedAfter('c1', 0, 100);
-      const row = views.find((v) => v.to === capped) as { wamid: string | null };
-      const failedAtMs = h.clock.now();
-      const { changes } = statusChangesFor([{
-        kind: 'status', phoneNumberId: '100', wamid: row.wamid as string, status: 'failed', timestampMs: failedAtMs,
-        recipientId: null, recipientUserId: null, callbackData: null, error: { code: '131049', message: 'Held back.' },
-      }], { policy: DEFAULT_FREQUENCY_CAP_POLICY, nowMs: failedAtMs });
-      const [saved] = await h.store.writeBatch([{ kind: 'save_webhook', accountId: ACCOUNT_ID, body: Buffer.from('{}'), nowMs: failedAtMs }]);
-      const [applied] = await h.store.writeBatch([{
-        kind: 'apply_webhook', inboxId: (saved as { value: number }).value, accountId: ACCOUNT_ID, nowMs: failedAtMs,
-        effects: { statuses: changes, replies: [], preferences: [], identities: [], identityChanges: [] },
-      }]);
-      // The engine: the campaign's sender reads its requeued rows again.
-      for (const id of (applied as { value: { requeuedCampaignIds: string[] } }).value.requeuedCampaignIds) h.pipeline.rereadWaiting(id);
-      return failedAtMs;
-    };
-    const failedAtMs = await failWith131049();
+    const failedAtMs = await capWith131049(h, capped);
     await h.clock.advance(5000);
     expect(await h.statusOf('c1', capped)).toMatchObject({ status: 'queued', error: { code: '131049' } });
     expect(h.waits.at(-1)).toMatchObject({ campaignId: 'c1', reason: { code: 'frequency_cap' } });
@@ -315,19 +318,12 @@ describe('SenderPipeline', () => {
     expect(h.waits.at(-1)).toMatchObject({ campaignId: 'c1', reason: null });
 
     // Capped again; an hour later the person writes: their row goes within a second, not a day later.
-    await failWith131049();
+    await capWith131049(h, capped);
     await h.clock.advance(3_600_000);
     expect(h.messenger.callsTo(capped)).toHaveLength(2);
-    const wroteAtMs = h.clock.now();
-    const [saved] = await h.store.writeBatch([{ kind: 'save_webhook', accountId: ACCOUNT_ID, body: Buffer.from('{}'), nowMs: wroteAtMs }]);
-    const [applied] = await h.store.writeBatch([{
-      kind: 'apply_webhook', inboxId: (saved as { value: number }).value, accountId: ACCOUNT_ID, nowMs: wroteAtMs,
-      effects: {
-        statuses: [], preferences: [], identities: [], identityChanges: [],
-        replies: [{ contextWamid: null, recipients: [capped], userId: null, text: 'Is the sale still on?', atMs: wroteAtMs, isOptOut: false }],
-      },
-    }]);
-    for (const id of (applied as { value: { requeuedCampaignIds: string[] } }).value.requeuedCampaignIds) h.pipeline.rereadWaiting(id);
+    await applyWebhook(h, {
+      replies: [{ contextWamid: null, recipients: [capped], userId: null, text: 'Is the sale still on?', atMs: h.clock.now(), isOptOut: false }],
+    });
     await h.clock.advance(1000);
     expect(h.messenger.callsTo(capped)).toHaveLength(3);
     expect(h.messenger.callsTo(other)).toHaveLength(1);
@@ -339,24 +335,9 @@ describe('SenderPipeline', () => {
     const [first, second] = [number(1), number(2)];
     h.pipeline.addCampaign(await h.campaign('c1', [first, second]));
     await h.clock.advance(1000);
-    const capLater = async (to: string): Promise<number> => {
-      const row = (await h.store.listMessagesChangedAfter('c1', 0, 100)).find((v) => v.to === to) as { wamid: string | null };
-      const atMs = h.clock.now();
-      const { changes } = statusChangesFor([{
-        kind: 'status', phoneNumberId: '100', wamid: row.wamid as string, status: 'failed', timestampMs: atMs,
-        recipientId: null, recipientUserId: null, callbackData: null, error: { code: '131049', message: 'Held back.' },
-      }], { policy: DEFAULT_FREQUENCY_CAP_POLICY, nowMs: atMs });
-      const [saved] = await h.store.writeBatch([{ kind: 'save_webhook', accountId: ACCOUNT_ID, body: Buffer.from('{}'), nowMs: atMs }]);
-      const [applied] = await h.store.writeBatch([{
-        kind: 'apply_webhook', inboxId: (saved as { value: number }).value, accountId: ACCOUNT_ID, nowMs: atMs,
-        effects: { statuses: changes, replies: [], preferences: [], identities: [], identityChanges: [] },
-      }]);
-      for (const id of (applied as { value: { requeuedCampaignIds: string[] } }).value.requeuedCampaignIds) h.pipeline.rereadWaiting(id);
-      return atMs + DAY;
-    };
-    const firstRetryAt = await capLater(first);
+    const firstRetryAt = (await capWith131049(h, first)) + DAY;
     await h.clock.advance(3_600_000);
-    const secondRetryAt = await capLater(second);
+    const secondRetryAt = (await capWith131049(h, second)) + DAY;
     await h.clock.advance(1000);
     const reason = () => (h.waits.at(-1)?.reason?.message ?? '');
     expect(reason()).toContain(`held back 2 marketing messages`);
@@ -408,17 +389,20 @@ describe('SenderPipeline', () => {
     const h = await harness();
     // Marketing is off on /messages for this WABA: only the Marketing Messages API takes the marketing template.
     h.messenger.answer = (_request, call) => (call.isViaMarketingApi ? { kind: 'accepted', wamid: '' } : metaError(131063));
-    const numbers = Array.from({ length: 20 }, (_, i) => number(i));
+    const numbers = Array.from({ length: 200 }, (_, i) => number(i));
     h.pipeline.addCampaign(await h.campaign('c1', numbers));
     await h.clock.advance(10_000);
 
-    expect(await h.store.countByStatus('c1')).toMatchObject({ sent: 20, failed: 0, queued: 0, sending: 0 });
+    expect(await h.store.countByStatus('c1')).toMatchObject({ sent: 200, failed: 0, queued: 0, sending: 0 });
     expect(h.marketingApiSwitches).toBe(1);
     expect(h.halts).toEqual([]);
     for (const to of numbers) expect(h.messenger.callsTo(to).filter((c) => c.isViaMarketingApi), to).toHaveLength(1);
-    // Every send after the first answer went through the MM API: only those already in flight met /messages.
-    const firstRefusal = h.messenger.calls.findIndex((c) => !c.isViaMarketingApi);
-    expect(h.messenger.calls.slice(firstRefusal + 20).every((c) => c.isViaMarketingApi)).toBe(true);
+    // The sender switched once for all: after its first send through the MM API, none went to /messages, and only
+    // the sends launched before the first refusal was answered met /messages (a pump's worth, not the campaign).
+    const firstViaMm = h.messenger.calls.findIndex((c) => c.isViaMarketingApi);
+    expect(h.messenger.calls.slice(firstViaMm).filter((c) => !c.isViaMarketingApi)).toEqual([]);
+    expect(firstViaMm).toBeGreaterThan(0);
+    expect(firstViaMm).toBeLessThan(20);
   });
 
   it('pauses on a 131063 from /marketing_messages itself (nothing left to switch to), never looping', async () => {

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../../../service/adapters/sqlite/sqlite-store';
 import { ADDED_COLUMNS, SCHEMA_SQL } from '../../../../service/adapters/sqlite/sqlite-schema';
+import { plainCipher } from '../../store-contract/store-contract';
 
-const plainCipher = { encrypt: (s: string) => s, decrypt: (s: string) => s };
 let dir: string | null = null;
 
 afterEach(() => {
