@@ -57,7 +57,6 @@ export function toCampaign(r: Row): Campaign {
   };
 }
 
-/** The columns toView reads, for the feed's SELECT. */
 /** A feed item's columns, from `messages`; the BSUID is the latest the account learnt for the row's number. */
 export const VIEW_COLUMNS = `seq, row_key, to_e164, status, wamid, error_code, error_message, reply_text, reply_at, updated_at,
   next_attempt_at, (SELECT r.user_id FROM recipient_ids r WHERE r.account_id = messages.account_id AND r.to_e164 = messages.to_e164
@@ -102,21 +101,22 @@ export function toExportedMessage(r: Row): ExportedMessage {
  * suppressed too folded into that number's entry. Both stores keep each id of a person as its own row (so a claim
  * checks one key), and show them as one.
  */
-export const SUPPRESSION_LIST_SQL = (param: (n: number) => string): string => `
+export const SUPPRESSION_LIST_SQL = (accountParam: string): string => `
   SELECT s.to_e164, s.source, s.created_at,
     (SELECT r.user_id FROM recipient_ids r JOIN suppressions linked ON linked.account_id = r.account_id AND linked.to_e164 = r.user_id
      WHERE r.account_id = s.account_id AND r.to_e164 = s.to_e164 ORDER BY r.updated_at DESC LIMIT 1) AS linked_user_id,
     EXISTS (SELECT 1 FROM recipient_ids r JOIN suppressions linked ON linked.account_id = r.account_id AND linked.to_e164 = r.to_e164
      WHERE r.account_id = s.account_id AND r.user_id = s.to_e164) AS is_folded
-  FROM suppressions s WHERE s.account_id = ${param(1)} ORDER BY s.created_at DESC, s.to_e164`;
+  FROM suppressions s WHERE s.account_id = ${accountParam} ORDER BY s.created_at DESC, s.to_e164`;
 
-export function toSuppressionEntries(rows: readonly Row[], isUserId: (key: string) => boolean): SuppressionEntry[] {
-  const entries: SuppressionEntry[] = [];
-  for (const r of rows) {
-    const key = r.to_e164 as string;
-    const base = { source: r.source as string, createdAt: r.created_at as number };
-    if (!isUserId(key)) entries.push({ to: key, userId: (r.linked_user_id as string | null) ?? null, ...base });
-    else if (!r.is_folded) entries.push({ to: null, userId: key, ...base });
-  }
-  return entries;
+/** One row of SUPPRESSION_LIST_SQL as a person, or null for a BSUID folded into its number's entry. */
+export function toSuppressionEntry(r: Row): SuppressionEntry | null {
+  const key = r.to_e164 as string;
+  const base = { source: r.source as string, createdAt: r.created_at as number };
+  if (!isBusinessScopedUserId(key)) return { to: key, userId: (r.linked_user_id as string | null) ?? null, ...base };
+  return r.is_folded ? null : { to: null, userId: key, ...base };
+}
+
+export function toSuppressionEntries(rows: readonly Row[]): SuppressionEntry[] {
+  return rows.map(toSuppressionEntry).filter((entry): entry is SuppressionEntry => entry !== null);
 }

@@ -201,7 +201,6 @@ export class SenderPipeline {
     this.schedulePump(this.clock.now());
   }
 
-  /** Stops sending the campaign (paused, cancelled): rows not yet marked `sending` stay `queued` in the store. */
   /** The campaign as the store has it now (a template's new category): later sends follow it. */
   updateCampaign(campaign: Campaign): void {
     const slot = this.campaigns.get(campaign.id);
@@ -211,6 +210,7 @@ export class SenderPipeline {
     slot.campaign = campaign;
   }
 
+  /** Stops sending the campaign (paused, cancelled): rows not yet marked `sending` stay `queued` in the store. */
   removeCampaign(campaignId: string): void {
     if (!this.campaigns.delete(campaignId)) return;
     const isKept = (m: QueuedMessage): boolean => {

@@ -3,7 +3,7 @@ import express, { type Express, type RequestHandler, Router } from 'express';
 import helmet from 'helmet';
 import { z } from 'zod';
 import type { CampaignService } from '../campaigns/campaign-service';
-import type { AccountStore, Logger } from '../campaigns/ports';
+import type { Account, AccountStore, Logger } from '../campaigns/ports';
 import type { HealthStore } from '../webhooks/account-health';
 import type { WebhookProcessor } from '../webhooks/webhook-processor';
 import { AppError } from '../errors';
@@ -60,22 +60,23 @@ export function createApp(deps: AppDeps): Express {
   v1.use(requireApiKey(deps.store, deps.hashApiKey));
   if (deps.rateLimit) v1.use(deps.rateLimit);
   v1.use(express.json({ limit: API_BODY_LIMIT, type: () => true }));
-  v1.get('/account', async (req, res) => {
-    const account = accountOf(req);
+  /** The account as GET and PATCH /v1/account answer it: with its health as of now. */
+  const accountResponse = async (account: Account) => {
     const health = deps.health ? healthAsOf(await deps.health.getHealth(account.id), deps.now?.() ?? 0) : EMPTY_HEALTH;
-    res.json(presentAccount(account, deps.webhookUrlFor(account.id), deps.serviceAccountEmail, health));
+    return presentAccount(account, deps.webhookUrlFor(account.id), deps.serviceAccountEmail, health);
+  };
+  v1.get('/account', async (req, res) => {
+    res.json(await accountResponse(accountOf(req)));
   });
   v1.patch('/account', async (req, res) => {
     const { marketingMessagesApi } = parseOrThrow(accountPatchBody, req.body);
     const { id } = accountOf(req);
-    if (marketingMessagesApi !== undefined && !(await deps.store.setMarketingMessagesApi(id, marketingMessagesApi))) {
-      throw new AppError('not_found', 'No such account.');
-    }
+    // The body's only field, required by accountPatchBody.
+    if (!(await deps.store.setMarketingMessagesApi(id, marketingMessagesApi as boolean))) throw new AppError('not_found', 'No such account.');
     await deps.accountChanged?.(id);
     const account = await deps.store.getAccount(id);
     if (!account) throw new AppError('not_found', 'No such account.');
-    const health = deps.health ? healthAsOf(await deps.health.getHealth(id), deps.now?.() ?? 0) : EMPTY_HEALTH;
-    res.json(presentAccount(account, deps.webhookUrlFor(id), deps.serviceAccountEmail, health));
+    res.json(await accountResponse(account));
   });
   v1.use(campaignRoutes(deps.campaigns));
   for (const router of deps.extraRoutes ?? []) v1.use(router);

@@ -1,7 +1,6 @@
 // The account's opt-out list: GET, POST {to}, DELETE /:to. A listed number's rows end as `skipped`, never sent.
 import { Router } from 'express';
-import { isBusinessScopedUserId } from '../campaigns/business-scoped-user-id';
-import { normalisePhoneNumber } from '../campaigns/phone-number';
+import { normaliseRecipient } from '../campaigns/phone-number';
 import { AppError } from '../errors';
 import { accountOf } from './auth';
 import { parseOrThrow, suppressionBody } from './contract';
@@ -17,8 +16,7 @@ export function suppressionRoutes(list: SuppressionList, now: () => number): Rou
   const router = Router();
   // A person is named by number or, for a username-only WhatsApp user, by business-scoped user id (used whole).
   const normalise = (raw: string, defaultCountry: string | null): string => {
-    if (isBusinessScopedUserId(raw.trim())) return raw.trim();
-    const phone = normalisePhoneNumber(raw, defaultCountry);
+    const phone = normaliseRecipient(raw, defaultCountry);
     if (!phone.ok) throw new AppError('invalid_phone', phone.message);
     return phone.e164;
   };

@@ -15,7 +15,6 @@
 // So erased bytes leave the database files over time, not at once as SQLite's VACUUM makes them; at rest they are
 // protected by the storage's encryption (Cloud SQL encrypts disks and backups). flushDeleted therefore has nothing
 // to do here: there is no log a service role can truncate.
-import { isBusinessScopedUserId } from '../../campaigns/business-scoped-user-id';
 import type { MessageStatus } from '../../campaigns/message-status';
 import type { CompactableStore } from '../../privacy/compactor';
 import type {
@@ -25,7 +24,7 @@ import type {
 import type { AccountHealth } from '../../webhooks/account-health';
 import { readHealth } from './postgres-health-store';
 import { lockAccounts } from './postgres-locks';
-import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toExportedMessage, toSuppressionEntries } from '../stored-rows';
+import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toExportedMessage, toSuppressionEntry } from '../stored-rows';
 import { cursorRows, inTransaction, type Row, type Sql, type SqlPool } from './postgres-sql';
 
 /** Rows read per statement while walking a campaign for retention. */
@@ -295,9 +294,10 @@ export class PostgresPrivacyStore implements RetentionStore, ErasureStore, Accou
       }),
       suppressions: () => track(async function* suppressions() {
         // As people (a number and its BSUID together), as GET /v1/suppressions shows them.
-        const section: Row[] = [];
-        for await (const r of rows(SUPPRESSION_LIST_SQL((n) => `$${n}`), [accountId])) section.push(r);
-        for (const entry of toSuppressionEntries(section, isBusinessScopedUserId)) yield entry satisfies ExportedSuppression;
+        for await (const r of rows(SUPPRESSION_LIST_SQL('$1'), [accountId])) {
+          const entry = toSuppressionEntry(r);
+          if (entry) yield entry satisfies ExportedSuppression;
+        }
       }),
       recipientIds: () => track(async function* recipientIds() {
         const section = rows('SELECT user_id, to_e164, updated_at FROM recipient_ids WHERE account_id = $1 ORDER BY user_id', [accountId]);

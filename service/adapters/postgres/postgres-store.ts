@@ -1062,8 +1062,10 @@ export class PostgresStore implements ServiceStore {
     });
   }
 
-  /** Lifting a suppression needs no lock: a claim that still sees it merely skips a row it could have sent. */
-  /** Takes the person off the list: `to` and every id linked to it (a number's BSUIDs, a BSUID's number). */
+  /**
+   * Takes the person off the list: `to` and every id linked to it (a number's BSUIDs, a BSUID's number). No lock: a
+   * claim that still sees the suppression merely skips a row it could have sent.
+   */
   async removeSuppression(accountId: string, to: string): Promise<boolean> {
     const { rowCount } = await this.pool.query(
       `WITH seeds AS (SELECT $2::text AS key), keys AS (${PERSON_KEYS('$1')})
@@ -1074,7 +1076,7 @@ export class PostgresStore implements ServiceStore {
   }
 
   async listSuppressions(accountId: string): Promise<SuppressionEntry[]> {
-    return toSuppressionEntries(await this.rows(SUPPRESSION_LIST_SQL((n) => `$${n}`), [accountId]), isBusinessScopedUserId);
+    return toSuppressionEntries(await this.rows(SUPPRESSION_LIST_SQL('$1'), [accountId]));
   }
 
   // ---- sheet write-back

@@ -4,9 +4,8 @@
 import Database from 'better-sqlite3';
 import type { MessageStatus } from '../../campaigns/message-status';
 import type { CompactableStore } from '../../privacy/compactor';
-import { isBusinessScopedUserId } from '../../campaigns/business-scoped-user-id';
 import { readHealth } from './sqlite-health-store';
-import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toExportedMessage, toSuppressionEntries } from '../stored-rows';
+import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toExportedMessage, toSuppressionEntry } from '../stored-rows';
 import type {
   AccountErasureCounts, AccountExportSource, AccountSnapshot, ContactErasureCounts, ContentPurgeResult, ErasureStore,
   ExportedMessage, ExportedRecipientId, ExportedSuppression, ExportedWebhook, RetentionPolicy, RetentionStore,
@@ -286,8 +285,10 @@ export class SqlitePrivacyStore implements RetentionStore, ErasureStore, Account
       }),
       suppressions: () => track(async function* suppressions() {
         // As people (a number and its BSUID together), as GET /v1/suppressions shows them.
-        const rows = reader.prepare(SUPPRESSION_LIST_SQL(() => '?')).all(accountId) as Row[];
-        for (const entry of toSuppressionEntries(rows, isBusinessScopedUserId)) yield entry satisfies ExportedSuppression;
+        for (const row of reader.prepare(SUPPRESSION_LIST_SQL('?')).iterate(accountId)) {
+          const entry = toSuppressionEntry(row as Row);
+          if (entry) yield entry satisfies ExportedSuppression;
+        }
       }),
       recipientIds: () => track(async function* recipientIds() {
         const rows = reader.prepare('SELECT user_id, to_e164, updated_at FROM recipient_ids WHERE account_id = ? ORDER BY user_id')

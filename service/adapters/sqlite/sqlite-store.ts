@@ -162,7 +162,7 @@ export class SqliteStore implements ServiceStore {
       addSuppression: db.prepare(`INSERT INTO suppressions(account_id, to_e164, source, created_at) VALUES (?, ?, ?, ?)
         ON CONFLICT(account_id, to_e164) DO NOTHING`),
       removeSuppression: db.prepare('DELETE FROM suppressions WHERE account_id = ? AND to_e164 = ?'),
-      listSuppressions: db.prepare(SUPPRESSION_LIST_SQL(() => '?')),
+      listSuppressions: db.prepare(SUPPRESSION_LIST_SQL('?')),
       // Campaign by campaign through messages_by_recipient: through messages_recent_sends (account_id, sent_at) it
       // walked every sent row of the account for each reply without context.
       latestSentTo: db.prepare(`SELECT ${TRACKED} FROM messages
@@ -706,7 +706,7 @@ export class SqliteStore implements ServiceStore {
   }
 
   async listSuppressions(accountId: string): Promise<SuppressionEntry[]> {
-    return toSuppressionEntries(this.statements.listSuppressions.all(accountId) as Row[], isBusinessScopedUserId);
+    return toSuppressionEntries(this.statements.listSuppressions.all(accountId) as Row[]);
   }
 
   // ---- sheet write-back
