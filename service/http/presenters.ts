@@ -2,7 +2,7 @@
 import type { Account, Campaign, MessageView, StatusCounts } from '../campaigns/ports';
 import type { TemplateDefinition } from '../campaigns/template';
 import { renderTemplate } from '../campaigns/template-params';
-import type { AccountHealth } from '../webhooks/account-health';
+import { healthAsJson, type AccountHealth } from '../webhooks/account-health';
 import type { AccountHealthResponse, AccountResponse, CampaignResponse, MessageItem, TemplateResponse } from './contract';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -27,15 +27,7 @@ export function presentAccount(
 }
 
 export function presentHealth(h: AccountHealth): AccountHealthResponse {
-  return {
-    quality: h.quality ? { rating: h.quality.rating, at: iso(h.quality.atMs) as string } : null,
-    messagingLimit: h.messagingLimit
-      ? { tier: h.messagingLimit.tier, dailyLimit: h.messagingLimit.dailyLimit, at: iso(h.messagingLimit.atMs) as string } : null,
-    restriction: h.restriction ? {
-      type: h.restriction.type, detail: h.restriction.detail, expiresAt: iso(h.restriction.expiresAtMs), at: iso(h.restriction.atMs) as string,
-    } : null,
-    events: h.events.map((e) => ({ type: e.type, detail: e.detail, at: iso(e.atMs) as string })),
-  };
+  return healthAsJson(h);
 }
 
 export function presentTemplate(t: TemplateDefinition): TemplateResponse {

@@ -1,7 +1,7 @@
 // The account export (right of access / portability): every record held for an account as one JSON document,
 // written piece by piece as the snapshot is read, waiting whenever the reader falls behind. No secrets, no hashes.
 import type { Account, Campaign } from '../campaigns/ports';
-import type { AccountHealth } from '../webhooks/account-health';
+import { healthAsJson } from '../webhooks/account-health';
 import type { AccountSnapshot, ExportedMessage, ExportedSuppression, ExportedWebhook } from './privacy-ports';
 
 /** Where the document goes. `write` resolves when more may be written and rejects when the reader has gone. */
@@ -31,18 +31,6 @@ function exportedAccount(a: Account): Record<string, unknown> {
     retentionDays: a.retentionDays,
     optOutWords: a.optOutWords,
     createdAt: iso(a.createdAt),
-  };
-}
-
-/** As GET /v1/account shows it: latest quality, messaging limit and restriction, and the last events. */
-function exportedHealth(h: AccountHealth): Record<string, unknown> {
-  return {
-    quality: h.quality ? { rating: h.quality.rating, at: iso(h.quality.atMs) } : null,
-    messagingLimit: h.messagingLimit ? { tier: h.messagingLimit.tier, dailyLimit: h.messagingLimit.dailyLimit, at: iso(h.messagingLimit.atMs) } : null,
-    restriction: h.restriction ? {
-      type: h.restriction.type, detail: h.restriction.detail, expiresAt: iso(h.restriction.expiresAtMs), at: iso(h.restriction.atMs),
-    } : null,
-    events: h.events.map((e) => ({ type: e.type, detail: e.detail, at: iso(e.atMs) })),
   };
 }
 
@@ -133,7 +121,7 @@ export async function writeAccountExport(
     await putArray('suppressions', snapshot.suppressions(), exportedSuppression);
     await putArray('recipientIds', snapshot.recipientIds(), (r) => ({ userId: r.userId, to: r.to, updatedAt: iso(r.updatedAt) }));
     await putArray('pendingWebhooks', snapshot.pendingWebhooks(), exportedWebhook);
-    if (snapshot.health) buffer += `,"health":${JSON.stringify(exportedHealth(snapshot.health))}`;
+    if (snapshot.health) buffer += `,"health":${JSON.stringify(healthAsJson(snapshot.health))}`;
     buffer += '}\n';
     await sink.write(buffer);
   } catch (error) {

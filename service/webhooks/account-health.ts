@@ -230,6 +230,20 @@ function restrictionOf(event: AccountUpdateEvent): HealthRestriction {
   };
 }
 
+/** The health as GET /v1/account and the account export show it: times as ISO 8601. */
+export function healthAsJson(h: AccountHealth) {
+  const at = (ms: number): string => new Date(ms).toISOString();
+  return {
+    quality: h.quality ? { rating: h.quality.rating, at: at(h.quality.atMs) } : null,
+    messagingLimit: h.messagingLimit ? { tier: h.messagingLimit.tier, dailyLimit: h.messagingLimit.dailyLimit, at: at(h.messagingLimit.atMs) } : null,
+    restriction: h.restriction ? {
+      type: h.restriction.type, detail: h.restriction.detail,
+      expiresAt: h.restriction.expiresAtMs === null ? null : at(h.restriction.expiresAtMs), at: at(h.restriction.atMs),
+    } : null,
+    events: h.events.map((e) => ({ type: e.type, detail: e.detail, at: at(e.atMs) })),
+  };
+}
+
 /**
  * The health as of `nowMs`: a restriction whose expiry has passed is over, whether or not Meta posts its end. The
  * campaigns it paused stay paused (the marketer resumes them).
