@@ -32,7 +32,7 @@ const WALK_PAGE_ROWS = 500;
 /** Rows per FETCH of an export's cursors: one batch in memory at a time. */
 const EXPORT_BATCH_ROWS = 500;
 /** Every table of the schema that holds account data: what compact() vacuums. */
-const DATA_TABLES = 'messages, webhook_inbox, suppressions, campaigns, retention_marks, accounts, account_locks, sender_leases, account_health, account_health_events';
+const DATA_TABLES = 'messages, webhook_inbox, suppressions, campaigns, retention_marks, accounts, account_locks, sender_leases, account_health, account_health_events, recipient_ids';
 
 export class PostgresPrivacyStore implements RetentionStore, ErasureStore, AccountExportSource, CompactableStore {
   constructor(private readonly pool: SqlPool) {}
