@@ -34,6 +34,16 @@ describe('isValidSignature', () => {
     expect(isValidSignature(SECRET, raw, hmacHeader(SECRET, escaped))).toBe(true);
   });
 
+  it("compares Meta's escaped form first, so a body Meta signed takes one digest; an ASCII body takes one too", () => {
+    expect(isValidSignature(SECRET, raw, hmacHeader(SECRET, escapeUnicode(raw.toString('utf8'))))).toBe(true);
+    expect(timingSafeEqual).toHaveBeenCalledTimes(1);
+    vi.mocked(timingSafeEqual).mockClear();
+    const ascii = Buffer.from('{"object":"whatsapp_business_account","entry":[]}');
+    expect(isValidSignature(SECRET, ascii, hmacHeader(SECRET, ascii))).toBe(true);
+    expect(isValidSignature(SECRET, ascii, hmacHeader('another-secret', ascii))).toBe(false);
+    expect(timingSafeEqual).toHaveBeenCalledTimes(2);
+  });
+
   it('accepts upper-case hex digits', () => {
     expect(isValidSignature(SECRET, raw, `sha256=${hmacHeader(SECRET, raw).slice(7).toUpperCase()}`)).toBe(true);
   });
