@@ -467,12 +467,22 @@ export class PostgresStore implements ServiceStore {
          SELECT DISTINCT ON (key) key, at_ms FROM input i
          CROSS JOIN LATERAL unnest(${KEYS_OF('$1', "string_to_array(i.recipients, ',')", 'i.user_id')}) AS k(key)
          ORDER BY key, at_ms
+       ),
+       -- Each person's row in each campaign of the account by messages_by_recipient (campaign_id, to_e164), no index
+       -- leading with account_id. OFFSET 0 keeps the lookup apart from the row conditions below: joined with them,
+       -- the planner (from the statistics of a table that was small) walked messages_queue for every queued row of
+       -- the campaign instead (6,000 rows a reply batch in the PostgreSQL bench, more with every row queued).
+       rows AS (
+         SELECT r.id, p.at_ms FROM persons p
+         CROSS JOIN LATERAL (
+           SELECT m.id FROM campaigns c JOIN messages m ON m.campaign_id = c.id AND m.to_e164 = p.key
+           WHERE c.account_id = $1 OFFSET 0
+         ) r
        )
-       UPDATE messages m SET next_attempt_at = p.at_ms, seq = ${NEXT_SEQ}, updated_at = $5
-       FROM persons p
-       -- Campaign by campaign through messages_by_recipient (campaign_id, to_e164): no index leads with account_id.
-       WHERE m.campaign_id IN (SELECT id FROM campaigns WHERE account_id = $1) AND m.account_id = $1 AND m.to_e164 = p.key
-         AND m.status = 'queued' AND m.error_code = '${FREQUENCY_CAP_CODE}' AND m.next_attempt_at > p.at_ms
+       UPDATE messages m SET next_attempt_at = r.at_ms, seq = ${NEXT_SEQ}, updated_at = $5
+       FROM rows r
+       WHERE m.id = r.id AND m.account_id = $1
+         AND m.status = 'queued' AND m.error_code = '${FREQUENCY_CAP_CODE}' AND m.next_attempt_at > r.at_ms
        RETURNING m.campaign_id`,
       [accountId, replies.map((r) => r.recipients.join(',')), replies.map((r) => r.userId), replies.map((r) => r.atMs), nowMs],
     );

@@ -895,6 +895,36 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
         expect(last.failed).toEqual([{ campaignId, code: '131049' }]);
         expect((await viewsByKey(store, campaignId)).get(`k${india}`)).toMatchObject({ status: 'failed', wamid: 'wamid.a3' });
       });
+
+      it("a reply by BSUID alone makes the person's waiting rows due in every campaign of the account, and no one else's", async () => {
+        const { accountId, campaignId } = await seed();
+        const second = uniqueId('camp');
+        await store.insertCampaign(newCampaign(accountId, second, 'running'));
+        const other = await seed();
+        const [person, neighbour] = ['+919876500011', '+919876500012'];
+        const rowsOf = new Map<string, Map<string, number>>();
+        for (const [account, campaign] of [[accountId, campaignId], [accountId, second], [other.accountId, other.campaignId]] as const) {
+          rowsOf.set(campaign, await addRows(store, account, campaign, [newRow(person), newRow(neighbour)]));
+        }
+        let n = 0;
+        for (const [account, campaigns] of [[accountId, [campaignId, second]], [other.accountId, [other.campaignId]]] as const) {
+          const fence = await takeLease(store, account);
+          const sends = campaigns.flatMap((c) => [person, neighbour].map((to) => ({ id: rowsOf.get(c)!.get(to)!, wamid: `wamid.f${n++}`, c })));
+          await sendRows(store, fence, sends, NOW + 1);
+          await applyEffects(store, account, { statuses: sends.flatMap((x) => capped(x.wamid, { campaignId: x.c, id: x.id }, NOW + 10)) }, NOW + 11);
+        }
+        await applyEffects(store, accountId, { identities: [{ userId: 'IN.9009', phones: [person] }] }, NOW + 12);
+        await applyEffects(store, other.accountId, { identities: [{ userId: 'IN.9009', phones: [person] }] }, NOW + 12);
+
+        const wrote = await applyEffects(store, accountId, {
+          replies: [{ contextWamid: null, recipients: [], userId: 'IN.9009', text: 'Hi', atMs: NOW + 20, isOptOut: false }],
+        }, NOW + 21);
+        expect([...wrote.requeuedCampaignIds].sort()).toEqual([campaignId, second].sort());
+        for (const [campaign, due] of [[campaignId, NOW + 20], [second, NOW + 20], [other.campaignId, NOW + 10 + DAY]] as const) {
+          const queued = new Map((await store.loadQueued(campaign, 0, 10)).map((q) => [q.to, q.nextAttemptAt]));
+          expect(queued).toEqual(new Map([[person, due], [neighbour, NOW + 10 + DAY]]));
+        }
+      });
     });
 
     describe('replies', () => {
