@@ -121,6 +121,37 @@ export function cpuMicros(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND) * 1e6;
 }
 
+/** The machine's CPU time so far (all cores, /proc/stat), in clock ticks: busy, idle (with I/O wait) and stolen. */
+export function machineTicks(): { busy: number; idle: number; steal: number } {
+  const [, ...fields] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields.map(Number);
+  return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+}
+
+/**
+ * How the machine's cores were used between two machineTicks(), as shares of all their time: the processes the line
+ * runs and anything else (busy), nothing (idle), and time the hypervisor gave to other machines (steal).
+ */
+export function machineUse(before: ReturnType<typeof machineTicks>, after: ReturnType<typeof machineTicks>): MachineUse {
+  const busy = after.busy - before.busy;
+  const idle = after.idle - before.idle;
+  const steal = after.steal - before.steal;
+  const total = Math.max(1, busy + idle + steal);
+  return { busyShare: busy / total, idleShare: idle / total, stealShare: steal / total };
+}
+
+export interface MachineUse {
+  busyShare: number;
+  idleShare: number;
+  stealShare: number;
+}
+
+/** `machine 97% busy, 1% idle, 2% stolen`: whether a line had the cores to itself or fought for them. */
+export function machineCell(use: MachineUse): string {
+  const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
+  return `machine ${pct(use.busyShare)} busy, ${pct(use.idleShare)} idle, ${pct(use.stealShare)} stolen`;
+}
+
 /** 1-minute load average and core count, for the figures' context. */
 export function machineLoad(): string {
   const [one = '?'] = readFileSync('/proc/loadavg', 'utf8').split(' ');
@@ -202,6 +233,8 @@ export interface ThroughputResult {
   cpuMicrosPerMessage: number;
   /** CPU of the database server's processes per accepted message; null when the database is in the service (SQLite). */
   databaseCpuMicrosPerMessage: number | null;
+  /** The whole machine over the window: everything here (the simulator and the client too) shares its cores. */
+  machine: MachineUse;
 }
 
 /** When measureThroughput lets a caller look at the senders (e.g. which instance holds which lease): outside the window. */
@@ -228,11 +261,13 @@ export async function measureThroughput(
   const before = await json('GET', `${cluster.simUrl}/__sim/stats`);
   const cpuBefore = serviceCpu();
   const databaseCpuBefore = cluster.databaseCpuMicros?.();
+  const ticksBefore = machineTicks();
   const t0 = performance.now();
   await sleep(seconds * 1000);
   const after = await json('GET', `${cluster.simUrl}/__sim/stats`);
   const cpuAfter = serviceCpu();
   const databaseCpuAfter = cluster.databaseCpuMicros?.();
+  const machine = machineUse(ticksBefore, machineTicks());
   const elapsedS = (performance.now() - t0) / 1000;
   const ids = new Set(accounts.map((a) => a.phoneNumberId));
   let accepted = 0;
@@ -255,6 +290,7 @@ export async function measureThroughput(
     cpuMicrosPerMessage: (cpuAfter - cpuBefore) / Math.max(1, accepted),
     databaseCpuMicrosPerMessage: databaseCpuBefore === undefined || databaseCpuAfter === undefined
       ? null : (databaseCpuAfter - databaseCpuBefore) / Math.max(1, accepted),
+    machine,
   };
 }
 

@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres } from '../devtools/postgres-server';
 import {
-  clusterOf, intakeVerdict, json, measureIntake, measureThroughput, serviceProfileArgs, sleep, startNode, throughputCells, throughputVerdict,
+  clusterOf, intakeVerdict, json, machineCell, measureIntake, measureThroughput, serviceProfileArgs, sleep, startNode, throughputCells,
+  throughputVerdict,
   type BenchEnv as Env,
 } from './bench-kit';
 import { freePort } from './free-port';
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
       for (const [label, mps, senders, seconds] of scenarios) {
         if (only && only !== String(senders * mps)) continue;
         const r = await measureThroughput(clusterOf(env), label, mps, senders, seconds);
-        lines.push(`| ${r.label} | ${throughputCells(r, senders)} | ${r.cpuMicrosPerMessage.toFixed(0)} µs CPU/msg; `
+        lines.push(`| ${r.label} | ${throughputCells(r, senders)} | ${r.cpuMicrosPerMessage.toFixed(0)} µs CPU/msg; ${machineCell(r.machine)}; `
           + `${throughputVerdict(r, senders)} |`);
       }
       if (!only || only === 'webhooks') lines.push(...await measureWebhookIntake(env));

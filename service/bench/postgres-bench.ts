@@ -10,7 +10,7 @@
 // PostgresCluster.serverCpuMicros), over the same window, divided by the messages the simulator accepted in it.
 import type { PostgresServer } from '../devtools/postgres-server';
 import {
-  intakeVerdict, measureIntake, measureThroughput, throughputCells, throughputVerdict, verdict,
+  intakeVerdict, machineCell, measureIntake, measureThroughput, throughputCells, throughputVerdict, verdict,
   type ThroughputResult,
 } from './bench-kit';
 import { PostgresCluster, type LeaseRow } from './postgres-cluster';
@@ -53,7 +53,7 @@ export async function measurePostgres(
 
 function cpuCell(r: ThroughputResult): string {
   const database = r.databaseCpuMicrosPerMessage === null ? 'n/a' : r.databaseCpuMicrosPerMessage.toFixed(0);
-  return `service ${r.cpuMicrosPerMessage.toFixed(0)} + PostgreSQL ${database} µs CPU/msg`;
+  return `service ${r.cpuMicrosPerMessage.toFixed(0)} + PostgreSQL ${database} µs CPU/msg; ${machineCell(r.machine)}`;
 }
 
 /**
