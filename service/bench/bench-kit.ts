@@ -121,6 +121,16 @@ export function cpuMicros(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND) * 1e6;
 }
 
+/**
+ * Writes the machine's dirty page cache to disk (sync(1)) and waits for it. Setting a line up (a new database, its
+ * rows) leaves megabytes the kernel would write back during the measured window, where every fsync of PostgreSQL's
+ * WAL (each commit) waits behind them: commits of 100-500 ms on this machine's disk. The window then measures the
+ * sending and its own writes, not the flush of its setup.
+ */
+function flushDirtyPages(): void {
+  spawnSync('sync', { stdio: 'ignore' });
+}
+
 /** The machine's CPU time so far (all cores, /proc/stat), in clock ticks: busy, idle (with I/O wait) and stolen. */
 export function machineTicks(): { busy: number; idle: number; steal: number } {
   const [, ...fields] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
@@ -254,6 +264,7 @@ export async function measureThroughput(
   for (let i = 0; i < senders; i++) accounts.push({ ...await makeSender(cluster, urlOf(i), mps), url: urlOf(i) });
   const campaigns = [];
   for (const account of accounts) campaigns.push({ account, id: await campaignWithRows(account.url, account.apiKey, Math.ceil(mps * (seconds + 3))) });
+  flushDirtyPages();
   await json('POST', `${cluster.simUrl}/__sim/stats/reset`);
   for (const c of campaigns) await json('POST', `${c.account.url}/v1/campaigns/${c.id}/start`, undefined, c.account.apiKey);
   await sleep(1500);
