@@ -75,5 +75,8 @@ function spread(cluster: PostgresCluster, accountIds: readonly string[], leases:
   const tail = others.length > 0 ? `, not held: ${others.join(', ')}` : '';
   const sole = counts.findIndex((n) => n === accountIds.length);
   if (sole >= 0) return `**did not spread: instance ${sole + 1} holds all ${accountIds.length}**`;
-  return `${counts.map((n, i) => `instance ${i + 1} holds ${n}`).join(', ')}${tail}`;
+  // Sender i's webhooks go to instance i mod n (measureThroughput); applied elsewhere, they wait for its holder's
+  // commits on the account's lock.
+  const atHome = accountIds.filter((id, i) => live.find((l) => l.accountId === id)?.instance === cluster.instances[i % cluster.instances.length]).length;
+  return `${counts.map((n, i) => `instance ${i + 1} holds ${n}`).join(', ')}${tail} (${atHome} where their webhooks arrive)`;
 }
