@@ -99,7 +99,7 @@ export function validateSend(body: unknown, context: SendContext): ValidSend | G
   if (callbackData !== undefined && (typeof callbackData !== 'string' || callbackData.length > MAX_CALLBACK_DATA_CHARS)) {
     return new GraphError(100, `Param biz_opaque_callback_data must be a string of at most ${MAX_CALLBACK_DATA_CHARS} characters.`);
   }
-  const base = { input, waId, recipientUserId, bizOpaqueCallbackData: callbackData as string | undefined };
+  const bizOpaqueCallbackData = callbackData as string | undefined;
   if (body.type === 'text' && context.endpoint === 'marketing_messages') {
     // Meta: the Marketing Messages API sends template messages only.
     return new GraphError(100, 'Param type must be TEMPLATE on the Marketing Messages API - got "text".');
@@ -110,7 +110,10 @@ export function validateSend(body: unknown, context: SendContext): ValidSend | G
     if (text.body.length > MAX_TEXT_BODY_CHARS) {
       return new GraphError(100, `Param text.body must be at most ${MAX_TEXT_BODY_CHARS} characters long.`);
     }
-    return { ...base, kind: 'text', templateName: '', category: 'service', pricingCategory: 'service', quickReplyPayloads: [] };
+    return {
+      input, waId, recipientUserId, kind: 'text', templateName: '', category: 'service', pricingCategory: 'service', bizOpaqueCallbackData,
+      quickReplyPayloads: [],
+    };
   }
   if (body.type !== undefined && body.type !== 'template') {
     return new GraphError(100, 'Param type must be one of {TEMPLATE, TEXT} on this simulator - got "' + String(body.type) + '".');
@@ -138,16 +141,19 @@ export function validateSend(body: unknown, context: SendContext): ValidSend | G
   if (recipientUserId !== undefined && category === 'AUTHENTICATION') {
     return new GraphError(131062, 'Business-scoped User ID (BSUID) recipients are not supported for this message.');
   }
-  return checkComponents(spec, template.components, context.apiMajorVersion, base, context.endpoint);
+  const quickReplyPayloads = checkComponents(spec, template.components, context.apiMajorVersion);
+  if (quickReplyPayloads instanceof GraphError) return quickReplyPayloads;
+  const lowerCategory = category.toLowerCase();
+  const pricingCategory = context.endpoint === 'marketing_messages' ? 'marketing_lite' : lowerCategory;
+  // One literal rather than a spread of shared fields: a spread per send was a measurable share of the simulator's CPU.
+  return {
+    input, waId, recipientUserId, kind: 'template', templateName: spec.template.name, category: lowerCategory, pricingCategory, bizOpaqueCallbackData,
+    quickReplyPayloads,
+  };
 }
 
-function checkComponents(
-  spec: TemplateSendSpec,
-  rawComponents: unknown,
-  apiMajorVersion: number,
-  base: Pick<ValidSend, 'input' | 'waId' | 'recipientUserId' | 'bizOpaqueCallbackData'>,
-  endpoint: SendEndpoint,
-): ValidSend | GraphError {
+/** Checks the components against the template; returns the quick-reply payloads by button index, or the error. */
+function checkComponents(spec: TemplateSendSpec, rawComponents: unknown, apiMajorVersion: number): (string | undefined)[] | GraphError {
   if (rawComponents !== undefined && !Array.isArray(rawComponents)) {
     return new GraphError(100, 'Param template.components must be an array.');
   }
@@ -196,9 +202,7 @@ function checkComponents(
     }
     if (badParamText.test(first.text)) return formatError(formatCode, `button ${index}`);
   }
-  const category = spec.template.category.toLowerCase();
-  const pricingCategory = endpoint === 'marketing_messages' ? 'marketing_lite' : category;
-  return { ...base, kind: 'template', templateName: spec.template.name, category, pricingCategory, quickReplyPayloads };
+  return quickReplyPayloads;
 }
 
 function checkHeader(spec: TemplateSendSpec, header: Json | undefined, formatCode: 100 | 132018): GraphError | undefined {
