@@ -62,7 +62,15 @@ function digitsOf(key: string): string {
  */
 export class UserDirectory {
   private readonly identities = new Map<string, UserIdentity>();
+  /**
+   * Who each issued BSUID and parent BSUID names. Filled lazily from `unindexed` when first read: almost every send
+   * goes by phone and issues a new identity, and two inserts into this ever-growing map per send were a measurable
+   * share of the simulator's CPU; a send by BSUID then pays for the identities issued since the last one.
+   */
   private readonly byUserId = new Map<string, { portfolio: string | undefined; waId: string }>();
+  /** Identities issued but not yet in `byUserId`, in issue order, with their portfolios at the same index. */
+  private readonly unindexed: UserIdentity[] = [];
+  private readonly unindexedPortfolios: string[] = [];
   private readonly generations = new Map<string, number>();
   /** Usernames set explicitly (`null` = none), overriding the share draw; carried over a number change. */
   private readonly usernames = new Map<string, string | null>();
@@ -83,8 +91,8 @@ export class UserDirectory {
         username: this.usernameOf(waId),
       };
       this.identities.set(key, identity);
-      this.byUserId.set(identity.userId, { portfolio, waId });
-      this.byUserId.set(identity.parentUserId, { portfolio: undefined, waId });
+      this.unindexed.push(identity);
+      this.unindexedPortfolios.push(portfolio);
     }
     return identity;
   }
@@ -94,6 +102,7 @@ export class UserDirectory {
    * id never issued, retired by a change, or issued by another portfolio.
    */
   resolve(portfolio: string, userId: string): UserIdentity | undefined {
+    this.indexIssued();
     const owner = this.byUserId.get(userId);
     if (!owner || (owner.portfolio !== undefined && owner.portfolio !== portfolio)) return undefined;
     const identity = this.identify(portfolio, owner.waId);
@@ -142,7 +151,19 @@ export class UserDirectory {
     return `${USERNAME_STEMS[Number(waId.slice(-1)) % USERNAME_STEMS.length]}.${waId.slice(-4)}`;
   }
 
+  /** Brings `byUserId` up to date with every identity issued so far, in the order they were issued. */
+  private indexIssued(): void {
+    for (let i = 0; i < this.unindexed.length; i++) {
+      const { userId, parentUserId, waId } = this.unindexed[i]!;
+      this.byUserId.set(userId, { portfolio: this.unindexedPortfolios[i], waId });
+      this.byUserId.set(parentUserId, { portfolio: undefined, waId });
+    }
+    this.unindexed.length = 0;
+    this.unindexedPortfolios.length = 0;
+  }
+
   private retire(waId: string): void {
+    this.indexIssued();
     for (const [key, identity] of this.identities) {
       if (identity.waId !== waId) continue;
       this.byUserId.delete(identity.userId);
