@@ -7,10 +7,14 @@
 //
 //   npx esbuild service/bench/simulator-cpu-bench.ts --bundle --platform=node --format=esm --packages=external \
 //     --outfile=dist/bench/simulator-cpu-bench.js
-//   node dist/bench/simulator-cpu-bench.js [path/to/simulator-main.js] [--rate 4000] [--seconds 10] [--warmup 2]
+//   node dist/bench/simulator-cpu-bench.js [path/to/simulator-main.js ...] [--rate 4000] [--seconds 10] [--warmup 2]
 //
 // The simulator defaults to dist/service/simulator-main.js (`node build-service.mjs --quiet`); pass another build's
-// to compare two commits. Extra node flags for the simulator (e.g. --cpu-prof) go in SIM_NODE_ARGS.
+// to measure another commit. Given several builds, it runs them side by side, each sent the same messages at --rate
+// in the same ticks, so that the machine's ups and downs (other processes, a busy host) weigh on both alike: a fairer
+// A/B comparison than runs one after the other, though each then shares the machine with the other (two builds at
+// --rate 3000 keep this 2-core machine below saturation). Extra node flags for the simulators (e.g. --cpu-prof) go in
+// SIM_NODE_ARGS.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -29,21 +33,22 @@ const MAX_IN_FLIGHT = 512;
 const TICK_MS = 5;
 
 interface Args {
-  simulator: string;
+  simulators: string[];
   rate: number;
   seconds: number;
   warmup: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { simulator: 'dist/service/simulator-main.js', rate: 4000, seconds: 10, warmup: 2 };
+  const args: Args = { simulators: [], rate: 4000, seconds: 10, warmup: 2 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--rate') args.rate = Number(argv[++i]);
     else if (arg === '--seconds') args.seconds = Number(argv[++i]);
     else if (arg === '--warmup') args.warmup = Number(argv[++i]);
-    else args.simulator = arg;
+    else args.simulators.push(arg);
   }
+  if (args.simulators.length === 0) args.simulators.push('dist/service/simulator-main.js');
   if (!(args.rate > 0 && args.seconds > 0 && args.warmup >= 0)) throw new Error(`bad arguments: ${argv.join(' ')}`);
   return args;
 }
@@ -73,18 +78,14 @@ function startSimulator(script: string): Promise<{ child: ChildProcess; url: str
   });
 }
 
-/** Answers 200 to every webhook POST; counts them and their bytes. */
-function startReceiver(): Promise<{ server: Server; url: string; counts: { posts: number; bytes: number } }> {
-  const counts = { posts: 0, bytes: 0 };
+/** Answers 200 to every webhook POST, once its body has arrived. */
+function startReceiver(): Promise<{ server: Server; url: string }> {
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
-    req.on('data', (chunk: Buffer) => (counts.bytes += chunk.length));
-    req.on('end', () => {
-      counts.posts++;
-      res.writeHead(200, { 'content-length': '0' }).end();
-    });
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-length': '0' }).end());
   });
   return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, counts }));
+    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
   });
 }
 
@@ -125,99 +126,133 @@ function sendBody(to: string, campaignId: string, messageId: number): string {
   });
 }
 
+/** One simulator under load: its process, its ten numbers and what its answers were. */
+class Target {
+  readonly senders: { phoneNumberId: string; campaignId: string; seq: number; path: string; headers: Record<string, string> }[] = [];
+  readonly agent = new Agent({ connections: CONNECTIONS, keepAliveTimeout: 4_000, pipelining: 1 });
+  inFlight = 0;
+  accepted = 0;
+  refused = 0;
+  skipped = 0;
+  firstRefusal: string | undefined;
+  private turn = 0;
+  private readonly origin: string;
+
+  constructor(
+    readonly script: string,
+    readonly child: ChildProcess,
+    readonly url: string,
+  ) {
+    this.origin = new URL(url).origin;
+  }
+
+  async setUp(receiverUrl: string): Promise<void> {
+    await control('POST', `${this.url}/__sim/outcomes`, { outcomes: OUTCOMES });
+    for (let i = 1; i <= SENDERS; i++) {
+      const phoneNumberId = `7000${i}`;
+      await control('POST', `${this.url}/__sim/numbers`, {
+        phoneNumberId, wabaId: `8000${i}`, accessToken: `tok${i}`, appSecret: `sec${i}`,
+        webhookUrl: `${receiverUrl}/webhooks/whatsapp/a_bench${i}`, messagesPerSecond: MPS_PER_SENDER,
+      });
+      this.senders.push({
+        phoneNumberId, campaignId: `c_bench${i}`, seq: 0, path: `/v23.0/${phoneNumberId}/messages`,
+        headers: { authorization: `Bearer tok${i}`, 'content-type': 'application/json' },
+      });
+    }
+  }
+
+  /** One send of the next sender in turn, unless MAX_IN_FLIGHT are already waiting. */
+  send(recipient: string): void {
+    if (this.inFlight >= MAX_IN_FLIGHT) {
+      this.skipped++;
+      return;
+    }
+    const sender = this.senders[this.turn++ % this.senders.length]!;
+    const messageId = ++sender.seq;
+    this.inFlight++;
+    const chunks: Buffer[] = [];
+    let status = 0;
+    const body = sendBody(recipient, sender.campaignId, messageId);
+    this.agent.dispatch({ origin: this.origin, path: sender.path, method: 'POST', headers: sender.headers, body }, {
+      onConnect: () => undefined,
+      onHeaders: (code: number) => {
+        status = code;
+        return true;
+      },
+      onData: (chunk: Buffer) => {
+        chunks.push(chunk);
+        return true;
+      },
+      onComplete: () => {
+        this.inFlight--;
+        if (status === 200) this.accepted++;
+        else {
+          this.refused++;
+          this.firstRefusal ??= `${status} ${Buffer.concat(chunks).toString('utf8')}`;
+        }
+      },
+      onError: (error: Error) => {
+        this.inFlight--;
+        this.refused++;
+        this.firstRefusal ??= String(error);
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.agent.close().catch(() => undefined);
+    this.child.kill('SIGTERM');
+    await new Promise((resolve) => (this.child.exitCode !== null ? resolve(undefined) : this.child.once('exit', resolve)));
+  }
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const receiver = await startReceiver();
-  const { child, url: simUrl } = await startSimulator(args.simulator);
-  const origin = new URL(simUrl).origin;
-  const agent = new Agent({ connections: CONNECTIONS, keepAliveTimeout: 4_000, pipelining: 1 });
+  const targets: Target[] = [];
   try {
-    await control('POST', `${simUrl}/__sim/outcomes`, { outcomes: OUTCOMES });
-    const senders: { phoneNumberId: string; campaignId: string; seq: number; path: string; headers: Record<string, string> }[] = [];
-    for (let i = 1; i <= SENDERS; i++) {
-      const sender = { phoneNumberId: `7000${i}`, wabaId: `8000${i}`, accessToken: `tok${i}`, appSecret: `sec${i}`, campaignId: `c_bench${i}`, seq: 0 };
-      await control('POST', `${simUrl}/__sim/numbers`, {
-        phoneNumberId: sender.phoneNumberId, wabaId: sender.wabaId, accessToken: sender.accessToken, appSecret: sender.appSecret,
-        webhookUrl: `${receiver.url}/webhooks/whatsapp/a_bench${i}`, messagesPerSecond: MPS_PER_SENDER,
-      });
-      senders.push({ ...sender, path: `/v23.0/${sender.phoneNumberId}/messages`, headers: { authorization: `Bearer ${sender.accessToken}`, 'content-type': 'application/json' } });
+    for (const script of args.simulators) {
+      const { child, url } = await startSimulator(script);
+      const target = new Target(script, child, url);
+      targets.push(target);
+      await target.setUp(receiver.url);
     }
-
-    let inFlight = 0;
-    let accepted = 0;
-    let refused = 0;
-    let skipped = 0;
-    let firstRefusal: string | undefined;
-    let turn = 0;
-    const sendOne = () => {
-      const sender = senders[turn++ % senders.length]!;
-      const messageId = ++sender.seq;
-      inFlight++;
-      const chunks: Buffer[] = [];
-      let status = 0;
-      agent.dispatch({ origin, path: sender.path, method: 'POST', headers: sender.headers, body: sendBody(nextRecipient(), sender.campaignId, messageId) }, {
-        onConnect: () => undefined,
-        onHeaders: (code: number) => {
-          status = code;
-          return true;
-        },
-        onData: (chunk: Buffer) => {
-          chunks.push(chunk);
-          return true;
-        },
-        onComplete: () => {
-          inFlight--;
-          if (status === 200) accepted++;
-          else {
-            refused++;
-            firstRefusal ??= `${status} ${Buffer.concat(chunks).toString('utf8')}`;
-          }
-        },
-        onError: (error: Error) => {
-          inFlight--;
-          refused++;
-          firstRefusal ??= String(error);
-        },
-      });
-    };
-
+    // Every simulator gets the same sends (the same recipients) in the same ticks.
     const startedAt = performance.now();
     let sent = 0;
     const ticker = setInterval(() => {
       const due = Math.floor((args.rate * (performance.now() - startedAt)) / 1000);
-      while (sent < due) {
-        sent++;
-        if (inFlight >= MAX_IN_FLIGHT) skipped++;
-        else sendOne();
+      for (; sent < due; sent++) {
+        const recipient = nextRecipient();
+        for (const target of targets) target.send(recipient);
       }
     }, TICK_MS);
 
     await sleep(args.warmup * 1000);
-    const cpuBefore = cpuMicros(child.pid!);
-    const acceptedBefore = accepted;
+    const before = targets.map((t) => ({ cpu: cpuMicros(t.child.pid!), accepted: t.accepted }));
     const t0 = performance.now();
     await sleep(args.seconds * 1000);
-    const cpuAfter = cpuMicros(child.pid!);
-    const acceptedInWindow = accepted - acceptedBefore;
-    const userMicros = cpuAfter.user - cpuBefore.user;
-    const systemMicros = cpuAfter.system - cpuBefore.system;
-    const perSend = (micros: number) => (micros / Math.max(1, acceptedInWindow)).toFixed(1);
+    const after = targets.map((t) => ({ cpu: cpuMicros(t.child.pid!), accepted: t.accepted }));
     const elapsedS = (performance.now() - t0) / 1000;
     clearInterval(ticker);
     await sleep(1500);
-    const stats = (await control('GET', `${simUrl}/__sim/stats`)) as { webhooks: { eventsDelivered: number } };
     const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
-    console.log(
-      `${perSend(userMicros + systemMicros)} µs CPU/send (user ${perSend(userMicros)}, system ${perSend(systemMicros)}); `
-        + `${acceptedInWindow} accepted in ${elapsedS.toFixed(1)} s (${(acceptedInWindow / elapsedS).toFixed(0)}/s, `
-        + `sim at ${((userMicros + systemMicros) / 1e4 / elapsedS).toFixed(0)}% of a core); `
-        + `refused ${refused}, skipped ${skipped}; webhooks ${receiver.counts.posts} POSTs, ${stats.webhooks.eventsDelivered} events; load ${load}`,
-    );
-    if (firstRefusal) console.log(`first refusal: ${firstRefusal}`);
+    for (const [i, target] of targets.entries()) {
+      const accepted = after[i]!.accepted - before[i]!.accepted;
+      const userMicros = after[i]!.cpu.user - before[i]!.cpu.user;
+      const systemMicros = after[i]!.cpu.system - before[i]!.cpu.system;
+      const perSend = (micros: number) => (micros / Math.max(1, accepted)).toFixed(1);
+      const stats = (await control('GET', `${target.url}/__sim/stats`)) as { webhooks: { eventsDelivered: number; postsDelivered: number } };
+      console.log(
+        `${targets.length > 1 ? `${target.script}: ` : ''}${perSend(userMicros + systemMicros)} µs CPU/send (user ${perSend(userMicros)}, `
+          + `system ${perSend(systemMicros)}); ${accepted} accepted in ${elapsedS.toFixed(1)} s (${(accepted / elapsedS).toFixed(0)}/s, `
+          + `sim at ${((userMicros + systemMicros) / 1e4 / elapsedS).toFixed(0)}% of a core); refused ${target.refused}, skipped ${target.skipped}; `
+          + `webhooks ${stats.webhooks.postsDelivered} POSTs, ${stats.webhooks.eventsDelivered} events; load ${load}`,
+      );
+      if (target.firstRefusal) console.log(`first refusal: ${target.firstRefusal}`);
+    }
   } finally {
-    await agent.close().catch(() => undefined);
-    child.kill('SIGTERM');
-    await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+    for (const target of targets) await target.stop();
     receiver.server.closeAllConnections();
     receiver.server.close();
   }
