@@ -190,6 +190,17 @@ function fromFieldsOf(waId: string | undefined, userId: string, parentUserId?: s
 }
 
 /**
+ * A `messages[]` item: the sender fields, then the message's own, then `timestamp`, with the keys and order of
+ * `{...from, ...message, timestamp}`. Assigned rather than spread: V8 spreads these variously shaped messages into a
+ * new literal several times slower (about 4 µs against 1 µs an item, serialised, on this machine).
+ */
+function messageItem(from: Record<string, unknown>, message: Record<string, unknown>, timestamp: string): Record<string, unknown> {
+  const item = Object.assign(from, message);
+  item.timestamp = timestamp;
+  return item;
+}
+
+/**
  * Builds one POST body (JSON text, already escaped as Meta sends it) from events bound for one URL. Events are
  * grouped per WABA into `entry[]` and per number and field into `changes[]`. `variant` (a per-POST counter)
  * deterministically varies the grouping the way Meta's does: some POSTs split one number's statuses over two
@@ -239,11 +250,11 @@ export function buildPayload(
       case 'message': {
         const { sender } = event;
         group.contacts.set(sender.userId, contactOf(sender));
-        group.messages.push({ ...fromFieldsOf(sender.waId, sender.userId, sender.parentUserId), ...event.message, timestamp });
+        group.messages.push(messageItem(fromFieldsOf(sender.waId, sender.userId, sender.parentUserId), event.message, timestamp));
         break;
       }
       case 'system':
-        group.systemMessages.push({ ...fromFieldsOf(event.fromWaId, event.fromUserId), ...event.message, timestamp });
+        group.systemMessages.push(messageItem(fromFieldsOf(event.fromWaId, event.fromUserId), event.message, timestamp));
         break;
       case 'user_preferences': {
         const { sender } = event;
