@@ -17,8 +17,13 @@ export interface PairRateOptions {
 const SWEEP_THRESHOLD = 100_000;
 
 export class PairRateGuard {
-  /** Pair key → GCRA "theoretical arrival time": the pair is fully rested once it is in the past. */
-  private readonly nextFreeAt = new Map<string, number>();
+  /**
+   * Number → recipient → GCRA "theoretical arrival time": the pair is fully rested once it is in the past. Keyed in
+   * two steps rather than by a joined "number:recipient" string, which cost a new string and its hash twice a send.
+   */
+  private readonly nextFreeAt = new Map<string, Map<string, number>>();
+  /** Pairs stored, over all numbers. */
+  private size = 0;
   private sweepAt = SWEEP_THRESHOLD;
   intervalMs: number;
   burst: number;
@@ -30,25 +35,34 @@ export class PairRateGuard {
 
   /** True when `phoneNumberId` may message `waId` at `nowMs`; does not consume quota. */
   allows(phoneNumberId: string, waId: string, nowMs: number): boolean {
-    const tat = this.nextFreeAt.get(`${phoneNumberId}:${waId}`);
+    const tat = this.nextFreeAt.get(phoneNumberId)?.get(waId);
     return tat === undefined || nowMs >= tat - (this.burst - 1) * this.intervalMs;
   }
 
   /** Consumes quota for an accepted message (rejected attempts do not count, as with Meta's "retry after"). */
   record(phoneNumberId: string, waId: string, nowMs: number): void {
-    const key = `${phoneNumberId}:${waId}`;
-    const tat = this.nextFreeAt.get(key);
-    this.nextFreeAt.set(key, Math.max(tat ?? 0, nowMs) + this.intervalMs);
-    if (this.nextFreeAt.size >= this.sweepAt) this.sweep(nowMs);
+    let pairs = this.nextFreeAt.get(phoneNumberId);
+    if (!pairs) this.nextFreeAt.set(phoneNumberId, (pairs = new Map()));
+    const tat = pairs.get(waId);
+    if (tat === undefined) this.size++;
+    pairs.set(waId, Math.max(tat ?? 0, nowMs) + this.intervalMs);
+    if (this.size >= this.sweepAt) this.sweep(nowMs);
   }
 
   clear(): void {
     this.nextFreeAt.clear();
+    this.size = 0;
   }
 
   private sweep(nowMs: number): void {
-    for (const [key, tat] of this.nextFreeAt) if (tat <= nowMs) this.nextFreeAt.delete(key);
+    for (const pairs of this.nextFreeAt.values()) {
+      for (const [waId, tat] of pairs) {
+        if (tat > nowMs) continue;
+        pairs.delete(waId);
+        this.size--;
+      }
+    }
     // Pairs still inside their interval are live; grow the threshold so a large live set is not rescanned per send.
-    this.sweepAt = Math.max(SWEEP_THRESHOLD, this.nextFreeAt.size * 2);
+    this.sweepAt = Math.max(SWEEP_THRESHOLD, this.size * 2);
   }
 }

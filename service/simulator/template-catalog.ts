@@ -131,15 +131,20 @@ function decodeCursor(cursor: string | undefined): number | undefined {
  * so every registered number can send the sample catalog without setup.
  */
 export class TemplateCatalog {
-  private readonly byWaba = new Map<string, { list: MessageTemplate[]; specs: Map<string, TemplateSendSpec> }>();
+  /** Send specs by name, then language: `find` runs per send, and a joined key would be a new string to hash each time. */
+  private readonly byWaba = new Map<string, { list: MessageTemplate[]; specs: Map<string, Map<string, TemplateSendSpec>> }>();
 
   constructor(private readonly defaults: (wabaId: string) => MessageTemplate[]) {}
 
   /** Replaces the WABA's templates. Ids are assigned where missing. */
   set(wabaId: string, templates: MessageTemplate[]): void {
     const list = templates.map((t) => ({ ...t, id: t.id ?? templateId(wabaId, t.name, t.language) }));
-    const specs = new Map<string, TemplateSendSpec>();
-    for (const t of list) specs.set(`${t.name}\u0000${t.language}`, compile(t));
+    const specs = new Map<string, Map<string, TemplateSendSpec>>();
+    for (const t of list) {
+      let byLanguage = specs.get(t.name);
+      if (!byLanguage) specs.set(t.name, (byLanguage = new Map()));
+      byLanguage.set(t.language, compile(t));
+    }
     this.byWaba.set(wabaId, { list, specs });
   }
 
@@ -150,7 +155,7 @@ export class TemplateCatalog {
 
   /** The send spec of `name` in `language`, whatever its status; undefined when it does not exist. */
   find(wabaId: string, name: string, language: string): TemplateSendSpec | undefined {
-    return this.entry(wabaId).specs.get(`${name}\u0000${language}`);
+    return this.entry(wabaId).specs.get(name)?.get(language);
   }
 
   /**

@@ -61,7 +61,8 @@ function digitsOf(key: string): string {
  * so the old BSUID is never issued again and no longer resolves (sends to it are treated as unknown recipients).
  */
 export class UserDirectory {
-  private readonly identities = new Map<string, UserIdentity>();
+  /** Cached identities per portfolio, then phone: keyed in two steps rather than by a joined string built per send. */
+  private readonly identities = new Map<string, Map<string, UserIdentity>>();
   /**
    * Who each issued BSUID and parent BSUID names. Filled lazily from `unindexed` when first read: almost every send
    * goes by phone and issues a new identity, and two inserts into this ever-growing map per send were a measurable
@@ -79,8 +80,9 @@ export class UserDirectory {
 
   /** The identity of `waId` in `portfolio` (the WABA id); issues its BSUIDs on first use. */
   identify(portfolio: string, waId: string): UserIdentity {
-    const key = `${portfolio}|${waId}`;
-    let identity = this.identities.get(key);
+    let cached = this.identities.get(portfolio);
+    if (!cached) this.identities.set(portfolio, (cached = new Map()));
+    let identity = cached.get(waId);
     if (!identity) {
       const generation = this.generations.get(waId) ?? 0;
       const region = regionOf(waId);
@@ -90,7 +92,7 @@ export class UserDirectory {
         parentUserId: `${region}.ENT.${digitsOf(`parent|${waId}|${generation}`)}`,
         username: this.usernameOf(waId),
       };
-      this.identities.set(key, identity);
+      cached.set(waId, identity);
       this.unindexed.push(identity);
       this.unindexedPortfolios.push(portfolio);
     }
@@ -164,16 +166,17 @@ export class UserDirectory {
 
   private retire(waId: string): void {
     this.indexIssued();
-    for (const [key, identity] of this.identities) {
-      if (identity.waId !== waId) continue;
+    for (const cached of this.identities.values()) {
+      const identity = cached.get(waId);
+      if (!identity) continue;
       this.byUserId.delete(identity.userId);
       this.byUserId.delete(identity.parentUserId);
-      this.identities.delete(key);
+      cached.delete(waId);
     }
     this.generations.set(waId, (this.generations.get(waId) ?? 0) + 1);
   }
 
   private forget(waId: string): void {
-    for (const [key, identity] of this.identities) if (identity.waId === waId) this.identities.delete(key);
+    for (const cached of this.identities.values()) cached.delete(waId);
   }
 }
