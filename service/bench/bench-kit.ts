@@ -132,10 +132,24 @@ function flushDirtyPages(): void {
 }
 
 /** The machine's CPU time so far (all cores, /proc/stat), in clock ticks: busy, idle (with I/O wait) and stolen. */
-export function machineTicks(): { busy: number; idle: number; steal: number } {
+export function machineTicks(): { busy: number; idle: number; steal: number; ioStallMicros: number | null; atMs: number } {
   const [, ...fields] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
   const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = fields.map(Number);
-  return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+  return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal, ioStallMicros: ioStallMicros(), atMs: performance.now() };
+}
+
+/**
+ * Time (µs, since boot) during which some task waited for I/O (Linux pressure stall information), or null where the
+ * kernel does not offer it. Each commit waits for an fsync, so a disk shared with busy neighbours shows here.
+ */
+function ioStallMicros(): number | null {
+  try {
+    const some = readFileSync('/proc/pressure/io', 'utf8').split('\n').find((line) => line.startsWith('some'));
+    const total = /total=(\d+)/.exec(some ?? '')?.[1];
+    return total === undefined ? null : Number(total);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -147,19 +161,24 @@ export function machineUse(before: ReturnType<typeof machineTicks>, after: Retur
   const idle = after.idle - before.idle;
   const steal = after.steal - before.steal;
   const total = Math.max(1, busy + idle + steal);
-  return { busyShare: busy / total, idleShare: idle / total, stealShare: steal / total };
+  const ioStallShare = before.ioStallMicros === null || after.ioStallMicros === null
+    ? null : (after.ioStallMicros - before.ioStallMicros) / 1000 / Math.max(1, after.atMs - before.atMs);
+  return { busyShare: busy / total, idleShare: idle / total, stealShare: steal / total, ioStallShare };
 }
 
 export interface MachineUse {
   busyShare: number;
   idleShare: number;
   stealShare: number;
+  /** Share of the window's wall time in which some task waited for the disk; null without /proc/pressure. */
+  ioStallShare: number | null;
 }
 
-/** `machine 97% busy, 1% idle, 2% stolen`: whether a line had the cores to itself or fought for them. */
+/** `machine 97% busy, 1% idle, 2% stolen, I/O stalls 3%`: whether a line had the cores to itself or fought for them. */
 export function machineCell(use: MachineUse): string {
   const pct = (share: number) => `${(share * 100).toFixed(0)}%`;
-  return `machine ${pct(use.busyShare)} busy, ${pct(use.idleShare)} idle, ${pct(use.stealShare)} stolen`;
+  const io = use.ioStallShare === null ? '' : `, I/O stalls ${pct(use.ioStallShare)}`;
+  return `machine ${pct(use.busyShare)} busy, ${pct(use.idleShare)} idle, ${pct(use.stealShare)} stolen${io}`;
 }
 
 /** 1-minute load average and core count, for the figures' context. */
