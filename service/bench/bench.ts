@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres } from '../devtools/postgres-server';
 import {
-  clusterOf, intakeVerdict, json, machineCell, measureIntake, measureThroughput, serviceProfileArgs, sleep, startNode, throughputCells,
+  clusterOf, INBOUND_LOAD, intakeVerdict, json, machineCell, measureIntake, measureThroughput, serviceProfileArgs, sleep, startNode, throughputCells,
   throughputVerdict,
   type BenchEnv as Env,
 } from './bench-kit';
@@ -30,9 +30,6 @@ import { measureWebhookIntake } from './webhook-intake-bench';
 function startProcess(script: string, env: NodeJS.ProcessEnv, readyText: string) {
   return startNode(script, script === 'main.js' || script === 'simulator-main.js' ? serviceProfileArgs() : [], env, readyText);
 }
-
-/** The simulator's outcome rates for the throughput lines (see main). */
-const INBOUND_LOAD = { replyRate: 0.175, optOutRate: 0.105 };
 
 const SQLITE_LINES = ['intake', '80', '1000', '10000', 'webhooks', 'sheets'];
 const POSTGRES_LINES: Record<string, PostgresLine> = { 'pg-intake': 'intake', 'pg-1000': '1000', 'pg-10000': '10000' };

@@ -16,16 +16,13 @@
 // --rate 3000 keep this 2-core machine below saturation). Extra node flags for the simulators (e.g. --cpu-prof) go in
 // SIM_NODE_ARGS.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
+import { cpuTimesMicros, INBOUND_LOAD, json, machineLoad, nextRecipient, sleep } from './bench-kit';
 
-const CLOCK_TICKS_PER_SECOND = 100;
 const SENDERS = 10;
 const MPS_PER_SENDER = 1000;
-/** bench.ts's INBOUND_LOAD: about 10% of recipients reply and 10% answer STOP. */
-const OUTCOMES = { replyRate: 0.175, optOutRate: 0.105 };
 /** Sockets to the simulator; the service's messenger allows 128, of which a few dozen are busy at this rate. */
 const CONNECTIONS = 32;
 /** Sends in flight at most: past it the generator skips sends (and says so) rather than queue without bound. */
@@ -52,14 +49,6 @@ function parseArgs(argv: string[]): Args {
   if (!(args.rate > 0 && args.seconds > 0 && args.warmup >= 0)) throw new Error(`bad arguments: ${argv.join(' ')}`);
   return args;
 }
-
-/** User and system CPU of a process, in microseconds (Linux /proc), as bench-kit.ts's cpuMicros. */
-function cpuMicros(pid: number): { user: number; system: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return { user: (Number(fields[11]) / CLOCK_TICKS_PER_SECOND) * 1e6, system: (Number(fields[12]) / CLOCK_TICKS_PER_SECOND) * 1e6 };
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function startSimulator(script: string): Promise<{ child: ChildProcess; url: string }> {
   const nodeArgs = (process.env.SIM_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -89,21 +78,7 @@ function startReceiver(): Promise<{ server: Server; url: string }> {
   });
 }
 
-async function control(method: string, url: string, body?: unknown): Promise<unknown> {
-  const response = await fetch(url, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const text = await response.text();
-  if (response.status >= 400) throw new Error(`${method} ${url}: ${response.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
 /** Distinct Brazilian mobiles, never ending in 0001–0013 (the simulator's fixed-outcome recipients). */
-let recipientSeq = 0;
-function nextRecipient(): string {
-  let n = recipientSeq++;
-  while (n % 10_000 >= 1 && n % 10_000 <= 13) n = recipientSeq++;
-  return `+55119${String(60_000_000 + n)}`;
-}
-
 /** The body cloud-api-messenger.ts sends for an order_update row (template-params.ts's named body parameters). */
 function sendBody(to: string, campaignId: string, messageId: number): string {
   return JSON.stringify({
@@ -147,10 +122,10 @@ class Target {
   }
 
   async setUp(receiverUrl: string): Promise<void> {
-    await control('POST', `${this.url}/__sim/outcomes`, { outcomes: OUTCOMES });
+    await json('POST', `${this.url}/__sim/outcomes`, { outcomes: INBOUND_LOAD });
     for (let i = 1; i <= SENDERS; i++) {
       const phoneNumberId = `7000${i}`;
-      await control('POST', `${this.url}/__sim/numbers`, {
+      await json('POST', `${this.url}/__sim/numbers`, {
         phoneNumberId, wabaId: `8000${i}`, accessToken: `tok${i}`, appSecret: `sec${i}`,
         webhookUrl: `${receiverUrl}/webhooks/whatsapp/a_bench${i}`, messagesPerSecond: MPS_PER_SENDER,
       });
@@ -229,25 +204,25 @@ async function main(): Promise<void> {
     }, TICK_MS);
 
     await sleep(args.warmup * 1000);
-    const before = targets.map((t) => ({ cpu: cpuMicros(t.child.pid!), accepted: t.accepted }));
+    const before = targets.map((t) => ({ cpu: cpuTimesMicros(t.child.pid!), accepted: t.accepted }));
     const t0 = performance.now();
     await sleep(args.seconds * 1000);
-    const after = targets.map((t) => ({ cpu: cpuMicros(t.child.pid!), accepted: t.accepted }));
+    const after = targets.map((t) => ({ cpu: cpuTimesMicros(t.child.pid!), accepted: t.accepted }));
     const elapsedS = (performance.now() - t0) / 1000;
     clearInterval(ticker);
     await sleep(1500);
-    const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+    const load = machineLoad();
     for (const [i, target] of targets.entries()) {
       const accepted = after[i]!.accepted - before[i]!.accepted;
       const userMicros = after[i]!.cpu.user - before[i]!.cpu.user;
       const systemMicros = after[i]!.cpu.system - before[i]!.cpu.system;
       const perSend = (micros: number) => (micros / Math.max(1, accepted)).toFixed(1);
-      const stats = (await control('GET', `${target.url}/__sim/stats`)) as { webhooks: { eventsDelivered: number; postsDelivered: number } };
+      const stats = (await json('GET', `${target.url}/__sim/stats`)) as { webhooks: { eventsDelivered: number; postsDelivered: number } };
       console.log(
         `${targets.length > 1 ? `${target.script}: ` : ''}${perSend(userMicros + systemMicros)} µs CPU/send (user ${perSend(userMicros)}, `
           + `system ${perSend(systemMicros)}); ${accepted} accepted in ${elapsedS.toFixed(1)} s (${(accepted / elapsedS).toFixed(0)}/s, `
           + `sim at ${((userMicros + systemMicros) / 1e4 / elapsedS).toFixed(0)}% of a core); refused ${target.refused}, skipped ${target.skipped}; `
-          + `webhooks ${stats.webhooks.postsDelivered} POSTs, ${stats.webhooks.eventsDelivered} events; load ${load}`,
+          + `webhooks ${stats.webhooks.postsDelivered} POSTs, ${stats.webhooks.eventsDelivered} events; ${load}`,
       );
       if (target.firstRefusal) console.log(`first refusal: ${target.firstRefusal}`);
     }
