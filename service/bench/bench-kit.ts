@@ -92,12 +92,12 @@ export async function makeAccount(env: Pick<BenchEnv, 'simUrl' | 'serviceUrl' | 
 
 let recipientSeq = 0;
 /**
- * The next distinct Brazilian mobile (+55 11 96…), never ending in 0001–0012: the simulator gives those fixed
- * outcomes (failures, replies, opt-outs), and a bench row must follow the configured rates instead.
+ * The next distinct Brazilian mobile (+55 11 96…), never ending in 0001–0013: the simulator gives those fixed
+ * outcomes (failures, replies, opt-outs, the username user), and a bench row must follow the configured rates instead.
  */
 export function nextRecipient(): string {
   let n = recipientSeq++;
-  while (n % 10_000 >= 1 && n % 10_000 <= 12) n = recipientSeq++;
+  while (n % 10_000 >= 1 && n % 10_000 <= 13) n = recipientSeq++;
   return `+55119${String(60_000_000 + n)}`;
 }
 
