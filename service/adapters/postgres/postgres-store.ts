@@ -609,14 +609,13 @@ export class PostgresStore implements ServiceStore {
              AS i(message_id, campaign_id, wamid, status, error_code, error_message, sent_at, from_set, suppress_as,
                retry_at, retry_max, retry_except, retry_message, ord)
          ),
+         -- By the callback data's row id first; by wamid only when that finds nothing (COALESCE evaluates its second
+         -- sub-select only then: one index probe per status instead of two).
          located AS (
-           SELECT i.ord, (
-             SELECT id FROM (
-               SELECT m.id, 0 AS pref FROM messages m
-               WHERE m.id = i.message_id AND m.campaign_id = i.campaign_id AND m.account_id = $10
-               UNION ALL
-               SELECT m.id, 1 AS pref FROM messages m WHERE m.wamid = i.wamid AND m.account_id = $10
-             ) candidates ORDER BY pref, id LIMIT 1
+           SELECT i.ord, COALESCE(
+             (SELECT m.id FROM messages m
+              WHERE m.id = i.message_id AND m.campaign_id = i.campaign_id AND m.account_id = $10),
+             (SELECT m.id FROM messages m WHERE m.wamid = i.wamid AND m.account_id = $10 ORDER BY m.id LIMIT 1)
            ) AS id
            FROM input i
          ),
