@@ -19,7 +19,7 @@ for round in 1 2; do
   for spec in $lines; do
     for rev in "$@"; do
       (cd "${tree[$rev]}" && env ${spec%%:*} node dist/service/bench.js "${spec#*:}" 2>&1 \
-        | grep -E '^\| (accept|one|ten|PostgreSQL)' | cut -d'|' -f2,3,5 | sed "s/^/$rev ${spec} round $round |/") || true
+        | grep -E '^\| (accept|one|ten|webhook|PostgreSQL)' | cut -d'|' -f2-5 | sed "s/^/$rev ${spec} round $round |/") || true
     done
   done
 done
