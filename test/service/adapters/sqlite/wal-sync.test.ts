@@ -123,6 +123,8 @@ describe('SqliteStore group commit on a file', () => {
     const other = new Database(path, { readonly: true });
     expect(other.prepare('SELECT COUNT(*) AS n FROM webhook_inbox').get()).toEqual({ n: 1 });
     other.close();
+    // Only the group commit's own transaction ran at NORMAL: the connection is back at FULL for everything else.
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
     expect(await isSettled(saved)).toBe(false);
     sync.calls[0]!.finish();
     expect(await saved).toBeGreaterThan(0);
