@@ -77,7 +77,15 @@ export async function openStore(config: Config, logger?: Logger): Promise<Servic
   if (config.DATABASE_URL) {
     return PostgresStore.open(config.DATABASE_URL, new SecretBox(secretKey), { poolSize: config.DATABASE_POOL_SIZE, logger });
   }
-  return new SqliteStore(join(config.DATA_DIR, 'campaigns.db'), new SecretBox(secretKey));
+  return new SqliteStore(join(config.DATA_DIR, 'campaigns.db'), new SecretBox(secretKey), Date.now, {
+    // The disk failed an fsync of the WAL: nothing written since is known durable, and going on could act on writes
+    // a power cut undoes. Stop; the next start recovers from what is on disk (rows in flight end `unknown`).
+    onFailure: (error) => {
+      if (logger) logger.error({ error: error.message }, 'stopping: the database could not be synced to disk');
+      else console.error(`stopping: ${error.message}`);
+      process.exit(74); // EX_IOERR
+    },
+  });
 }
 
 /** This process's name in leases: unique across instances and restarts. */

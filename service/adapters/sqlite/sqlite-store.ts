@@ -1,6 +1,5 @@
 // The embedded store: every port of the domain over one better-sqlite3 database in WAL mode, for one process.
 // The ports are async; here each operation runs synchronously inside, so every port call is atomic by itself.
-import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { CampaignState, StateReason } from '../../campaigns/campaign';
 import type { MessageStatus } from '../../campaigns/message-status';
@@ -19,7 +18,7 @@ import { SqliteHealthStore } from './sqlite-health-store';
 import { SqlitePrivacyStore } from './sqlite-privacy-store';
 import { SUPPRESSION_LIST_SQL, toAccount, toCampaign, toSecrets, toSuppressionEntries, toView, VIEW_COLUMNS } from '../stored-rows';
 import { addedColumnStatements, SCHEMA_SQL, SCHEMA_VERSION } from './sqlite-schema';
-import { WalSync, type SyncFile } from './wal-sync';
+import { WalSync, type SyncFile, type WalSyncFailed } from './wal-sync';
 
 export type { NewAccount, SecretCipher } from '../../service-store';
 
@@ -63,11 +62,13 @@ export class SqliteStore implements ServiceStore {
 
   /**
    * Opens (creating when absent) the database at `path`; `:memory:` for tests. `now` is the clock of leases and
-   * webhook claims (the store's clock, as the database server's is for PostgreSQL). `syncFile` fsyncs the WAL after
-   * each group commit (tests pass their own to see when it runs).
+   * webhook claims (the store's clock, as the database server's is for PostgreSQL). `sync.file` fsyncs the WAL after
+   * each group commit (tests pass their own to see when it runs); `sync.onFailure` hears of the first fsync that
+   * failed, after which the store refuses every group commit (the service stops on it: see openStore).
    */
   constructor(
-    path: string, private readonly cipher: SecretCipher, private readonly now: () => number = Date.now, syncFile?: SyncFile,
+    path: string, private readonly cipher: SecretCipher, private readonly now: () => number = Date.now,
+    sync: { file?: SyncFile; onFailure?: (error: WalSyncFailed) => void } = {},
   ) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -75,7 +76,9 @@ export class SqliteStore implements ServiceStore {
     // `sending` whose request had already left, and the row would go out again after the reboot. The group commit's
     // transactions run at NORMAL and are then synced by walSync, off the event loop, before anyone acts on them.
     this.db.pragma('synchronous = FULL');
-    this.walSync = this.db.memory ? null : new WalSync(`${resolve(path)}-wal`, syncFile);
+    // The file as SQLite opened it (symlinks followed, URIs read); empty for an in-memory or temporary database.
+    const file = (this.db.pragma('database_list') as { name: string; file: string }[]).find((d) => d.name === 'main')?.file ?? '';
+    this.walSync = file === '' ? null : new WalSync(`${file}-wal`, sync.file, sync.onFailure);
     this.db.pragma('foreign_keys = ON');
     // Every write of the group commit runs in a savepoint: its journal stays in memory instead of spilling to a temp
     // file past 64 KiB.
@@ -254,11 +257,14 @@ export class SqliteStore implements ServiceStore {
   // ---- the group commit's writes
 
   /**
-   * One transaction, committed at NORMAL and resolved only once walSync has it on disk: a rejection (the fsync
-   * failed) means "not durable", as a failed COMMIT would.
+   * One transaction, committed at NORMAL and resolved only once walSync has it on disk. When the fsync fails the
+   * batch rejects though its transaction is committed (a row claimed stays `sending` and ends `unknown`, never sent;
+   * a webhook body is kept though Meta is told to retry), and every later batch rejects before it runs: nothing
+   * written after a failed fsync is known durable.
    */
   async writeBatch(writes: readonly BatchWrite[]): Promise<BatchItemResult[]> {
     const results: BatchItemResult[] = [];
+    if (this.walSync?.failed) throw this.walSync.failed;
     if (this.walSync) this.db.pragma('synchronous = NORMAL');
     try {
       this.transaction(() => {
@@ -694,6 +700,8 @@ export class SqliteStore implements ServiceStore {
   /**
    * A reader of the changes feed may see a group commit whose sync is still running. It waits for it: a change a
    * power cut could undo must not move a cursor (its seq would be handed out again, and that change never read).
+   * Other reads (a campaign's counts, a message view, an export on its own connection) may show such a change for
+   * the few ms until its sync: nothing is sent, answered or remembered on them.
    */
   private async feedDurable(): Promise<void> {
     if (this.walSync && !this.walSync.isDurable) await this.walSync.durable();

@@ -5,6 +5,10 @@
 // send waiting for its time, every webhook and every timer stalled with it.
 //
 // One fsync covers every frame written before it started, so callers that arrive while one runs share the next.
+//
+// A failed fsync is final. The transactions before it are committed (unlike a failed COMMIT under FULL), and Linux
+// may have marked their unwritten pages clean, so a later fsync could return 0 without them on disk. From then on
+// nothing is known durable: every call rejects with the first failure, and the owner stops (PostgreSQL panics alike).
 import { close, fsync, open } from 'node:fs';
 
 export type SyncFile = (fd: number) => Promise<void>;
@@ -13,6 +17,13 @@ export const fsyncFile: SyncFile = (fd) => new Promise((resolve, reject) => fsyn
 
 const ended = (): void => undefined;
 
+export class WalSyncFailed extends Error {
+  constructor(walPath: string, override readonly cause: unknown) {
+    super(`the WAL ${walPath} could not be synced to disk (${String(cause)}): nothing written since the last sync is known durable; restart to recover from what is on disk`);
+    this.name = 'WalSyncFailed';
+  }
+}
+
 export class WalSync {
   private fd: Promise<number> | null = null;
   /** Commits counted by `written`; the most of them the last completed fsync is known to cover. */
@@ -20,8 +31,15 @@ export class WalSync {
   private syncedCount = 0;
   /** The fsync in flight; it never rejects (its caller gets the failure), so waiters only learn it ended. */
   private running: Promise<void> | null = null;
+  private failure: WalSyncFailed | null = null;
+  private isClosed = false;
 
-  constructor(private readonly walPath: string, private readonly syncFile: SyncFile = fsyncFile) {}
+  constructor(
+    private readonly walPath: string,
+    private readonly syncFile: SyncFile = fsyncFile,
+    /** Told once, at the first failed fsync. */
+    private readonly onFailure: (error: WalSyncFailed) => void = ended,
+  ) {}
 
   /** A transaction committed without its sync: the next `durable()` waits for one. */
   written(): void {
@@ -30,25 +48,39 @@ export class WalSync {
 
   /** Whether every commit counted so far is known to be on disk. */
   get isDurable(): boolean {
-    return this.syncedCount >= this.writtenCount;
+    return this.failure === null && this.syncedCount >= this.writtenCount;
   }
 
-  /**
-   * Resolves once every commit counted before the call is on disk; rejects when the fsync failed (the disk is
-   * failing: the caller treats its writes as not durable, and the next call tries again).
-   */
+  /** The first failed fsync, if one failed: from then on nothing may be written that waits for a sync. */
+  get failed(): WalSyncFailed | null {
+    return this.failure;
+  }
+
+  /** Resolves once every commit counted before the call is on disk; rejects for good once an fsync failed. */
   async durable(): Promise<void> {
     const target = this.writtenCount;
-    while (this.syncedCount < target) {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (this.syncedCount >= target) return;
+      if (this.isClosed) throw new Error(`${this.walPath}: closed with commits not yet synced`);
       if (this.running) {
         await this.running;
         continue;
       }
       // Commits counted by now are written: this fsync covers them, and only them.
       const covers = this.writtenCount;
-      const run = this.syncOnce().then(() => {
-        this.syncedCount = Math.max(this.syncedCount, covers);
-      });
+      const run = this.syncOnce().then(
+        () => {
+          this.syncedCount = Math.max(this.syncedCount, covers);
+        },
+        (error: unknown) => {
+          if (!this.failure) {
+            this.failure = new WalSyncFailed(this.walPath, error);
+            this.onFailure(this.failure);
+          }
+          throw this.failure;
+        },
+      );
       this.running = run.then(ended, ended).then(() => {
         this.running = null;
       });
@@ -56,8 +88,10 @@ export class WalSync {
     }
   }
 
+  /** After the fsync in flight; later calls to `durable()` with commits to sync reject. */
   async close(): Promise<void> {
-    await this.running;
+    this.isClosed = true;
+    while (this.running) await this.running;
     const fd = this.fd;
     this.fd = null;
     if (fd) await fd.then((n) => new Promise<void>((resolve) => close(n, () => resolve())), () => undefined);
@@ -66,14 +100,7 @@ export class WalSync {
   private async syncOnce(): Promise<void> {
     // Opened at the first sync, not at start: SQLite creates the WAL with the first write. It is the same file for
     // the life of the connection (a checkpoint restarts or truncates it in place, only the last close deletes it).
-    this.fd ??= new Promise<number>((resolve, reject) => open(this.walPath, 'r', (error, fd) => (error ? reject(error) : resolve(fd))));
-    let fd: number;
-    try {
-      fd = await this.fd;
-    } catch (error) {
-      this.fd = null;
-      throw error;
-    }
-    await this.syncFile(fd);
+    this.fd ??= new Promise<number>((resolve, reject) => open(this.walPath, 'r+', (error, fd) => (error ? reject(error) : resolve(fd))));
+    await this.syncFile(await this.fd);
   }
 }

@@ -2,13 +2,13 @@
 // WalSync's fsync of the WAL completed, off the event loop. Nothing may act on a write before that: writeBatch
 // resolves after the fsync, a fsync started before a commit does not count for it, and a reader of the changes feed
 // does not see a change that a power cut could still undo. The fsync here is a fake the test completes by hand.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fstatSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../../../service/adapters/sqlite/sqlite-store';
-import { WalSync } from '../../../../service/adapters/sqlite/wal-sync';
+import { WalSync, WalSyncFailed } from '../../../../service/adapters/sqlite/wal-sync';
 import { addRows, newAccount, newCampaign, newRow, NOW, plainCipher, takeLease, writeOne } from '../../store-contract/store-contract';
 
 /** An fsync the test finishes: each call waits until `finish` (or `fail`) is called for it, in order. */
@@ -88,20 +88,26 @@ describe('WalSync', () => {
     await wal.close();
   });
 
-  it('rejects when the fsync fails, and tries again at the next call', async () => {
+  it('a failed fsync is final: this and every later call reject with it, and no fsync is tried again', async () => {
     const sync = manualSync();
-    const wal = new WalSync(tempFile('c-wal'), sync.syncFile);
+    const failures: WalSyncFailed[] = [];
+    const wal = new WalSync(tempFile('c-wal'), sync.syncFile, (error) => failures.push(error));
     wal.written();
     const failing = wal.durable();
     await sync.called(1);
+    // A commit written while the failing fsync runs waits for it, and shares its failure.
+    wal.written();
+    const waiting = wal.durable();
     sync.calls[0]!.fail(new Error('EIO'));
-    await expect(failing).rejects.toThrow('EIO');
+    await expect(failing).rejects.toThrow(/could not be synced.*EIO/);
+    await expect(waiting).rejects.toBeInstanceOf(WalSyncFailed);
+    // Linux may have dropped the pages the failed fsync did not write: a later fsync saying 0 proves nothing.
+    wal.written();
+    await expect(wal.durable()).rejects.toBe(failures[0]);
+    expect(sync.calls).toHaveLength(1);
+    expect(failures).toHaveLength(1);
     expect(wal.isDurable).toBe(false);
-    const retry = wal.durable();
-    await sync.called(2);
-    sync.calls[1]!.finish();
-    await retry;
-    expect(wal.isDurable).toBe(true);
+    expect(wal.failed).toBe(failures[0]);
     await wal.close();
   });
 
@@ -110,16 +116,33 @@ describe('WalSync', () => {
     wal.written();
     await expect(wal.durable()).rejects.toThrow(/ENOENT/);
   });
+
+  it('after close, waits for the fsync in flight and refuses commits not yet synced', async () => {
+    const sync = manualSync();
+    const wal = new WalSync(tempFile('d-wal'), sync.syncFile);
+    wal.written();
+    const first = wal.durable();
+    await sync.called(1);
+    const closed = wal.close();
+    expect(await isSettled(closed)).toBe(false);
+    sync.calls[0]!.finish();
+    await first;
+    await closed;
+    wal.written();
+    await expect(wal.durable()).rejects.toThrow(/closed/);
+    expect(sync.calls).toHaveLength(1);
+  });
 });
 
 describe('SqliteStore group commit on a file', () => {
   it('commits the batch before the fsync and resolves writeBatch only after it', async () => {
     const sync = manualSync();
     const path = tempFile('campaigns.db');
-    const store = new SqliteStore(path, plainCipher, Date.now, sync.syncFile);
+    const store = new SqliteStore(path, plainCipher, Date.now, { file: sync.syncFile });
     const saved = writeOne(store, { kind: 'save_webhook', accountId: 'acct', body: Buffer.from('{"a":1}'), nowMs: NOW });
     await sync.called(1);
     // The fsync runs after COMMIT: another connection already reads the body, and the fd is the WAL's.
+    expect(fstatSync(sync.calls[0]!.fd).ino).toBe(statSync(`${path}-wal`).ino);
     const other = new Database(path, { readonly: true });
     expect(other.prepare('SELECT COUNT(*) AS n FROM webhook_inbox').get()).toEqual({ n: 1 });
     other.close();
@@ -133,7 +156,7 @@ describe('SqliteStore group commit on a file', () => {
 
   it('holds a changes-feed read back until the change it returns is on disk', async () => {
     const sync = manualSync();
-    const store = new SqliteStore(tempFile('feed.db'), plainCipher, Date.now, sync.syncFile);
+    const store = new SqliteStore(tempFile('feed.db'), plainCipher, Date.now, { file: sync.syncFile });
     await store.insertAccount(newAccount('acct'));
     const campaign = newCampaign('acct', 'c1');
     await store.insertCampaign(campaign);
@@ -141,13 +164,36 @@ describe('SqliteStore group commit on a file', () => {
     const fence = await takeLease(store, 'acct');
     const claim = writeOne(store, { kind: 'claim', fence, ids: [...ids.values()], nowMs: NOW });
     await sync.called(1);
+    // Both readers of the feed: the API's and the sheet write-back's.
     const read = store.listMessagesChangedAfter('c1', 0, 10);
+    const sheetRead = store.listChanges('c1', 0, 10);
     expect(await isSettled(read)).toBe(false);
+    expect(await isSettled(sheetRead)).toBe(false);
     sync.calls[0]!.finish();
     await claim;
     expect((await read).map((m) => m.status)).toEqual(['sending']);
+    expect((await sheetRead).map((m) => m.status)).toEqual(['sending']);
     // With nothing left to sync, a read answers at once.
     expect(await isSettled(store.listMessagesChangedAfter('c1', 0, 10))).toBe(true);
+    await store.close();
+  });
+
+  it('after a failed fsync refuses every group commit before it runs, and says so once', async () => {
+    const sync = manualSync();
+    const failures: WalSyncFailed[] = [];
+    const path = tempFile('failing.db');
+    const store = new SqliteStore(path, plainCipher, Date.now, { file: sync.syncFile, onFailure: (error) => failures.push(error) });
+    const save = (text: string) => writeOne(store, { kind: 'save_webhook', accountId: 'acct', body: Buffer.from(text), nowMs: NOW });
+    const first = save('{"n":1}');
+    await sync.called(1);
+    sync.calls[0]!.fail(new Error('EIO'));
+    await expect(first).rejects.toBeInstanceOf(WalSyncFailed);
+    await expect(save('{"n":2}')).rejects.toBe(failures[0]);
+    expect(failures).toHaveLength(1);
+    // The first batch's transaction had committed; the second never ran.
+    const other = new Database(path, { readonly: true });
+    expect(other.prepare('SELECT body FROM webhook_inbox').all().map((r) => String((r as { body: Buffer }).body))).toEqual(['{"n":1}']);
+    other.close();
     await store.close();
   });
 });
