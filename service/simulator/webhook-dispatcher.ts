@@ -5,7 +5,7 @@ import { Agent, request } from 'undici';
 import { DelayQueue } from './delay-queue';
 import { buildPayload } from './webhook-payload';
 import type { WebhookEvent, WebhookTarget } from './webhook-payload';
-import { signatureFor } from './webhook-signature';
+import { signatureOfBytes } from './webhook-signature';
 import type { SignatureMode } from './webhook-signature';
 
 /** Delivery settings; every field has a Meta-like default. */
@@ -216,8 +216,9 @@ export class WebhookDispatcher {
     route.batch = [];
     const variant = this.postCounter++;
     const body = buildPayload(events, this.targetOf, Math.floor(this.now() / 1000), variant);
-    const signature = signatureFor(body, route.appSecret, this.options.signatureMode);
-    route.outbox.push({ body: Buffer.from(body, 'utf8'), signature, eventCount: events.length });
+    const bytes = Buffer.from(body, 'utf8');
+    const signature = signatureOfBytes(body, bytes, route.appSecret, this.options.signatureMode);
+    route.outbox.push({ body: bytes, signature, eventCount: events.length });
     this.pump(route);
   }
 

@@ -146,27 +146,47 @@ function statusJson(event: StatusEvent, timestamp: string): string {
  * The `contacts` block of a statuses change: one entry per recipient of a sent, delivered or read status (failed
  * ones have none), with `wa_id` when shareable and `profile.username` when a delivered or read status is there.
  */
-function statusContactsJson(statuses: StatusEvent[]): string | undefined {
-  let contacts: Map<string, { event: StatusEvent; hasUsername: boolean }> | undefined;
-  for (const event of statuses) {
+function statusContactsJson(statuses: StatusEvent[], start: number, end: number): string | undefined {
+  // The first status of each recipient, in first-seen order, and whether any of theirs carries the username: kept in
+  // two arrays indexed through the map rather than an entry object per recipient.
+  let indexOf: Map<string, number> | undefined;
+  const firsts: StatusEvent[] = [];
+  const hasUsernames: boolean[] = [];
+  for (let i = start; i < end; i++) {
+    const event = statuses[i]!;
     if (event.status === 'failed' || event.recipientUserId === undefined) continue;
-    contacts ??= new Map();
-    const entry = contacts.get(event.recipientUserId);
+    indexOf ??= new Map();
+    const at = indexOf.get(event.recipientUserId);
     const hasUsername = event.username !== undefined && event.status !== 'sent';
-    if (!entry) contacts.set(event.recipientUserId, { event, hasUsername });
-    else entry.hasUsername ||= hasUsername;
+    if (at === undefined) {
+      indexOf.set(event.recipientUserId, firsts.length);
+      firsts.push(event);
+      hasUsernames.push(hasUsername);
+    } else if (hasUsername) hasUsernames[at] = true;
   }
-  if (!contacts) return undefined;
-  const items: string[] = [];
-  for (const { event, hasUsername } of contacts.values()) {
-    let json = '{';
-    if (hasUsername) json += `"profile":{"username":${quote(event.username!)}},`;
+  if (firsts.length === 0) return undefined;
+  let json = '[';
+  for (let i = 0; i < firsts.length; i++) {
+    const event = firsts[i]!;
+    json += i === 0 ? '{' : ',{';
+    if (hasUsernames[i]) json += `"profile":{"username":${quote(event.username!)}},`;
     if (event.recipientId !== undefined) json += `"wa_id":"${event.recipientId}",`;
     json += `"user_id":"${event.recipientUserId}"`;
     if (event.recipientParentUserId !== undefined) json += `,"parent_user_id":"${event.recipientParentUserId}"`;
-    items.push(`${json}}`);
+    json += '}';
   }
-  return `[${items.join(',')}]`;
+  return `${json}]`;
+}
+
+/** The `statuses` change of `statuses[start..end)`, after `head` (the change's value up to its metadata). */
+function statusChangeJson(head: string, statuses: StatusEvent[], start: number, end: number, timestamp: string): string {
+  const contacts = statusContactsJson(statuses, start, end);
+  let json = contacts ? `${head},"contacts":${contacts},"statuses":[` : `${head},"statuses":[`;
+  for (let i = start; i < end; i++) {
+    if (i > start) json += ',';
+    json += statusJson(statuses[i]!, timestamp);
+  }
+  return `${json}]},"field":"messages"}`;
 }
 
 /** A contact as inbound and preference webhooks carry it: `wa_id` only when shareable. */
@@ -290,14 +310,12 @@ export function buildPayload(
   for (const group of groups.values()) {
     const { wabaId, displayPhoneNumber } = group.target;
     const head = `{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":${quote(displayPhoneNumber)},"phone_number_id":${quote(group.phoneNumberId)}}`;
+    // Split or not, without copying the statuses into chunk arrays: [0, half) and [half, n) of the same array.
     const n = group.statuses.length;
-    const statusChunks = (splitChanges || splitEntries) && n > 1 ? [group.statuses.slice(0, n >> 1), group.statuses.slice(n >> 1)] : [group.statuses];
-    statusChunks.forEach((statuses, i) => {
-      if (!statuses.length) return;
-      const contacts = statusContactsJson(statuses);
-      const items = statuses.map((event) => statusJson(event, timestamp)).join(',');
-      addChange(wabaId, `${head}${contacts ? `,"contacts":${contacts}` : ''},"statuses":[${items}]},"field":"messages"}`, splitEntries && i > 0);
-    });
+    if ((splitChanges || splitEntries) && n > 1) {
+      addChange(wabaId, statusChangeJson(head, group.statuses, 0, n >> 1, timestamp), false);
+      addChange(wabaId, statusChangeJson(head, group.statuses, n >> 1, n, timestamp), splitEntries);
+    } else if (n > 0) addChange(wabaId, statusChangeJson(head, group.statuses, 0, n, timestamp), false);
     if (group.messages.length) {
       const value = serializeLikeMeta({ contacts: [...group.contacts.values()], messages: group.messages }).slice(1);
       addChange(wabaId, `${head},${value},"field":"messages"}`, false);

@@ -20,9 +20,33 @@ export function serializeLikeMeta(payload: unknown): string {
   return JSON.stringify(payload).replaceAll('/', '\\/');
 }
 
+/** Escapes already written, per code unit: the same few accented letters and emoji recur in every body. */
+const escapes = new Map<string, string>();
+
+function escapeOf(ch: string): string {
+  let escape = escapes.get(ch);
+  if (escape === undefined) {
+    escape = `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
+    escapes.set(ch, escape);
+  }
+  return escape;
+}
+
 /** `body` with each non-ASCII UTF-16 code unit replaced by a lowercase `\uXXXX` escape. */
 export function escapeUnicode(body: string): string {
-  return body.replace(nonAscii, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return body.replace(nonAscii, escapeOf);
+}
+
+/**
+ * `signatureFor(body, …)` given `bytes`, the UTF-8 encoding of `body` (the bytes that will be sent): hashed as they
+ * are when they are what `mode` signs (raw mode, or a pure-ASCII body, whose byte count equals its length), so the
+ * body is not encoded to UTF-8 again; an escaped body is pure ASCII, so its latin1 bytes are its UTF-8 bytes.
+ */
+export function signatureOfBytes(body: string, bytes: Buffer, appSecret: string, mode: SignatureMode): string {
+  const hmac = createHmac('sha256', appSecret);
+  if (mode === 'raw' || bytes.length === body.length) hmac.update(bytes);
+  else hmac.update(escapeUnicode(body), 'latin1');
+  return `sha256=${hmac.digest('hex')}`;
 }
 
 /** The header value: `sha256=<hex HMAC-SHA256>` keyed with the app secret, over the text `mode` selects. */
