@@ -37,7 +37,7 @@ export interface AppDeps {
   /** A setting of the account changed (`PATCH /v1/account`): its sender picks it up (the engine sets it up again). */
   accountChanged?(accountId: string): Promise<void>;
   /** The service's clock: a restriction whose expiry has passed no longer shows in `health`. */
-  now?(): number;
+  now(): number;
 }
 
 /** `PATCH /v1/account`: the account settings the marketer may change; at least one. */
@@ -62,7 +62,7 @@ export function createApp(deps: AppDeps): Express {
   v1.use(express.json({ limit: API_BODY_LIMIT, type: () => true }));
   /** The account as GET and PATCH /v1/account answer it: with its health as of now. */
   const accountResponse = async (account: Account) => {
-    const health = deps.health ? healthAsOf(await deps.health.getHealth(account.id), deps.now?.() ?? 0) : EMPTY_HEALTH;
+    const health = deps.health ? healthAsOf(await deps.health.getHealth(account.id), deps.now()) : EMPTY_HEALTH;
     return presentAccount(account, deps.webhookUrlFor(account.id), deps.serviceAccountEmail, health);
   };
   v1.get('/account', async (req, res) => {
