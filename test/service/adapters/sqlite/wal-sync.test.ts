@@ -139,6 +139,17 @@ describe('SqliteStore group commit on a file', () => {
     const sync = manualSync();
     const path = tempFile('campaigns.db');
     const store = new SqliteStore(path, plainCipher, Date.now, { file: sync.syncFile });
+    // The level each top-level transaction starts at (a spy on the connection's transaction wrapper): the group
+    // commit's must be NORMAL (1), or SQLite would fsync inside COMMIT, on the event loop, as before.
+    const levels: unknown[] = [];
+    const transaction = store.db.transaction.bind(store.db);
+    store.db.transaction = ((fn: (...args: unknown[]) => unknown) => {
+      const wrapped = transaction(fn);
+      return Object.assign((...args: unknown[]) => {
+        if (!store.db.inTransaction) levels.push(store.db.pragma('synchronous', { simple: true }));
+        return wrapped(...args);
+      }, wrapped);
+    }) as typeof store.db.transaction;
     const saved = writeOne(store, { kind: 'save_webhook', accountId: 'acct', body: Buffer.from('{"a":1}'), nowMs: NOW });
     await sync.called(1);
     // The fsync runs after COMMIT: another connection already reads the body, and the fd is the WAL's.
@@ -147,6 +158,7 @@ describe('SqliteStore group commit on a file', () => {
     expect(other.prepare('SELECT COUNT(*) AS n FROM webhook_inbox').get()).toEqual({ n: 1 });
     other.close();
     // Only the group commit's own transaction ran at NORMAL: the connection is back at FULL for everything else.
+    expect(levels).toEqual([1]);
     expect(store.db.pragma('synchronous', { simple: true })).toBe(2);
     expect(await isSettled(saved)).toBe(false);
     sync.calls[0]!.finish();
