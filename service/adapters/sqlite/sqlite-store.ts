@@ -263,26 +263,33 @@ export class SqliteStore implements ServiceStore {
    * written after a failed fsync is known durable.
    */
   async writeBatch(writes: readonly BatchWrite[]): Promise<BatchItemResult[]> {
-    const results: BatchItemResult[] = [];
-    if (this.walSync?.failed) throw this.walSync.failed;
-    if (this.walSync) this.db.pragma('synchronous = NORMAL');
+    const walSync = this.walSync;
+    if (!walSync) return this.runBatch(writes);
+    if (walSync.failed) throw walSync.failed;
+    this.db.pragma('synchronous = NORMAL');
+    let results: BatchItemResult[];
     try {
-      this.transaction(() => {
-        for (const write of writes) {
-          try {
-            results.push({ ok: true, value: this.savepoint(() => this.runWrite(write)) });
-          } catch (error) {
-            results.push({ ok: false, error });
-          }
-        }
-      });
+      results = this.runBatch(writes);
     } finally {
-      if (this.walSync) this.db.pragma('synchronous = FULL');
+      this.db.pragma('synchronous = FULL');
     }
-    if (this.walSync) {
-      this.walSync.written();
-      await this.walSync.durable();
-    }
+    walSync.written();
+    await walSync.durable();
+    return results;
+  }
+
+  /** The batch in one transaction, each write in its own savepoint: a failed write is undone alone. */
+  private runBatch(writes: readonly BatchWrite[]): BatchItemResult[] {
+    const results: BatchItemResult[] = [];
+    this.transaction(() => {
+      for (const write of writes) {
+        try {
+          results.push({ ok: true, value: this.savepoint(() => this.runWrite(write)) });
+        } catch (error) {
+          results.push({ ok: false, error });
+        }
+      }
+    });
     return results;
   }
 
@@ -704,7 +711,7 @@ export class SqliteStore implements ServiceStore {
    * the few ms until its sync: nothing is sent, answered or remembered on them.
    */
   private async feedDurable(): Promise<void> {
-    if (this.walSync && !this.walSync.isDurable) await this.walSync.durable();
+    await this.walSync?.durable();
   }
 
   // ---- webhook inbox

@@ -46,11 +46,6 @@ export class WalSync {
     this.writtenCount++;
   }
 
-  /** Whether every commit counted so far is known to be on disk. */
-  get isDurable(): boolean {
-    return this.failure === null && this.syncedCount >= this.writtenCount;
-  }
-
   /** The first failed fsync, if one failed: from then on nothing may be written that waits for a sync. */
   get failed(): WalSyncFailed | null {
     return this.failure;
