@@ -38,9 +38,9 @@ export function escapeUnicode(body: string): string {
 }
 
 /**
- * `signatureFor(body, …)` given `bytes`, the UTF-8 encoding of `body` (the bytes that will be sent): hashed as they
- * are when they are what `mode` signs (raw mode, or a pure-ASCII body, whose byte count equals its length), so the
- * body is not encoded to UTF-8 again; an escaped body is pure ASCII, so its latin1 bytes are its UTF-8 bytes.
+ * The header value for `body` given `bytes`, its UTF-8 encoding (the bytes that will be sent): those are hashed as
+ * they are when they are what `mode` signs (raw mode, or a pure-ASCII body, whose byte count equals its length), so
+ * the body is not encoded again; otherwise its escaped form, pure ASCII, whose latin1 bytes are its UTF-8 bytes.
  */
 export function signatureOfBytes(body: string, bytes: Buffer, appSecret: string, mode: SignatureMode): string {
   const hmac = createHmac('sha256', appSecret);
@@ -51,7 +51,5 @@ export function signatureOfBytes(body: string, bytes: Buffer, appSecret: string,
 
 /** The header value: `sha256=<hex HMAC-SHA256>` keyed with the app secret, over the text `mode` selects. */
 export function signatureFor(body: string, appSecret: string, mode: SignatureMode): string {
-  // byteLength === length is a native check that the body is pure ASCII, where escaping changes nothing.
-  const signed = mode === 'escaped-unicode' && Buffer.byteLength(body) !== body.length ? escapeUnicode(body) : body;
-  return `sha256=${createHmac('sha256', appSecret).update(signed, 'utf8').digest('hex')}`;
+  return signatureOfBytes(body, Buffer.from(body, 'utf8'), appSecret, mode);
 }
